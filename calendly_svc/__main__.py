@@ -1,0 +1,123 @@
+"""Command line: serve | migrate | sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from calendly_svc.app import create_app
+from calendly_svc.db import apply_migrations
+from calendly_svc.devenv import DevPlan, dev_mode, prepare_dev_environment
+from calendly_svc.logging import configure_logging
+from calendly_svc.settings import ConfigError, Settings, load_settings
+
+log = structlog.get_logger("calendly_svc")
+DATA_DIR = Path(".data")
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The CLI's arguments."""
+    parser = argparse.ArgumentParser(prog="python -m calendly_svc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="apply migrations, then serve the HTTP API")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    sandbox = sub.add_parser("sandbox", help="run the Calendly sandbox emulator on its own")
+    sandbox.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8081")))
+    return parser
+
+
+def _settings_or_exit(plan: DevPlan) -> Settings:
+    """Settings, or one clear line naming what is wrong and exit status 2."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    for note in plan.notes:
+        log.info("dev_mode", detail=note)
+    return settings
+
+
+async def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve(settings: Settings, plan: DevPlan, migrate: bool) -> None:
+    """Run the service (and the dev sandbox) until a signal arrives."""
+    if migrate:
+        await apply_migrations(settings.database_url)
+    async with contextlib.AsyncExitStack() as stack:
+        if plan.use_sandbox:
+            await stack.enter_async_context(_sandbox(settings))
+        runner = web.AppRunner(create_app(settings), handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("service_started", url=f"http://{settings.host}:{settings.port}")
+        await _wait_for_signal()
+        log.info("service_stopping")
+
+
+@contextlib.asynccontextmanager
+async def _sandbox(settings: Settings):  # type: ignore[no-untyped-def]
+    """The Calendly sandbox on SANDBOX_PORT, sharing the service's client credentials."""
+    from calendly_svc.sandbox import SandboxConfig, start_sandbox
+
+    config = SandboxConfig(
+        client_id=settings.calendly_client_id,
+        client_secret=settings.calendly_client_secret.get_secret_value(),
+        webhook_signing_key=settings.calendly_webhook_signing_key.get_secret_value(),
+    )
+    server = await start_sandbox(config, "127.0.0.1", settings.sandbox_port)
+    log.info("sandbox_started", url=server.url)
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def _run_sandbox(host: str, port: int) -> None:
+    """The sandbox alone, until a signal arrives."""
+    from calendly_svc.sandbox import SandboxConfig, start_sandbox
+
+    server = await start_sandbox(SandboxConfig.from_env(), host, port)
+    log.info("sandbox_started", url=server.url)
+    try:
+        await _wait_for_signal()
+    finally:
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT"))
+        asyncio.run(_run_sandbox(args.host, args.port))
+        return
+    plan = prepare_dev_environment(os.environ, DATA_DIR) if dev_mode(os.environ) else DevPlan()
+    settings = _settings_or_exit(plan)
+    if args.command == "migrate":
+        asyncio.run(apply_migrations(settings.database_url))
+        return
+    asyncio.run(_serve(settings, plan, migrate=not args.no_migrate))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Request bodies and query strings of the public API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Id = Annotated[int, Field(gt=0, lt=2**63)]
+
+
+class Strict(BaseModel):
+    """Unknown keys and loose types are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Partial(Strict):
+    """A subset update: absent means unchanged; null only where a field allows it."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        """Reject an explicit null for a field that cannot be cleared."""
+        for name in self.model_fields_set - self.nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the caller sent."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class AuthUrlQuery(BaseModel):
+    """GET /auth-url."""
+
+    model_config = ConfigDict(extra="forbid")
+    redirect_uri: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+
+
+class OAuthCallbackBody(Strict):
+    """POST /oauth-callback."""
+
+    code: Annotated[str, Field(min_length=1, max_length=4096)]
+    state: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class BrowserCallbackQuery(BaseModel):
+    """GET /oauth/callback as Calendly redirects the browser to it."""
+
+    model_config = ConfigDict(extra="ignore")
+    code: Annotated[str, Field(max_length=4096)] | None = None
+    state: Annotated[str, Field(max_length=512)] | None = None
+    error: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ToggleBody(Strict):
+    """PUT /integration/toggle."""
+
+    sync_enabled: bool
+
+
+class SyncSettingsBody(Partial):
+    """PUT /integration/sync-settings: any subset."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"default_service_id"})
+    sync_past_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    sync_future_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    auto_confirm_bookings: bool | None = None
+    create_client_if_not_exists: bool | None = None
+    default_service_id: Id | None = None
+    notification_on_booking: bool | None = None
+
+
+class MappingBody(Partial):
+    """PUT /event-types/{id}/mapping: any subset; service_id may be null."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"service_id"})
+    service_id: Id | None = None
+    is_active: bool | None = None
+    auto_create_appointment: bool | None = None

@@ -1,0 +1,101 @@
+"""JSON representations of stored rows (never a secret)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from calendly_svc.queries import EventType, Integration
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO-8601, or None."""
+    return value.isoformat() if value else None
+
+
+def public_status(integration: Integration | None) -> str:
+    """not_connected | active | disabled | needs_reauth."""
+    if integration is None or integration.status == "disconnected":
+        return "not_connected"
+    if integration.status == "needs_reauth":
+        return "needs_reauth"
+    return "active" if integration.sync_enabled else "disabled"
+
+
+def webhook_active(integration: Integration) -> bool:
+    """A live subscription that Calendly reports as active."""
+    return integration.webhook_uri is not None and integration.webhook_state == "active"
+
+
+def sync_settings(integration: Integration) -> dict[str, Any]:
+    """The sync settings block."""
+    return {
+        "sync_past_days": integration.sync_past_days,
+        "sync_future_days": integration.sync_future_days,
+        "auto_confirm_bookings": integration.auto_confirm_bookings,
+        "create_client_if_not_exists": integration.create_client_if_not_exists,
+        "default_service_id": integration.default_service_id,
+        "notification_on_booking": integration.notification_on_booking,
+    }
+
+
+def status_view(integration: Integration | None) -> dict[str, Any]:
+    """GET /status."""
+    if public_status(integration) == "not_connected" or integration is None:
+        return {"connected": False, "status": "not_connected", "sync_enabled": False,
+                "scheduling_url": None, "webhook_active": False, "last_sync_at": None,
+                "last_sync_status": None}  # fmt: skip
+    return {
+        "connected": True,
+        "status": public_status(integration),
+        "sync_enabled": integration.sync_enabled,
+        "scheduling_url": integration.scheduling_url,
+        "webhook_active": webhook_active(integration),
+        "last_sync_at": iso(integration.last_sync_at),
+        "last_sync_status": integration.last_sync_status,
+    }
+
+
+def integration_view(integration: Integration) -> dict[str, Any]:
+    """The integration without secrets."""
+    return {
+        "id": integration.id,
+        "public_id": str(integration.public_id),
+        "user_id": integration.user_id,
+        "status": public_status(integration),
+        "status_reason": integration.status_reason,
+        "sync_enabled": integration.sync_enabled,
+        "calendly_user_uri": integration.calendly_user_uri,
+        "calendly_organization_uri": integration.calendly_organization_uri,
+        "scheduling_url": integration.scheduling_url,
+        "name": integration.name,
+        "email": integration.email,
+        "timezone": integration.timezone,
+        "webhook_url": integration.webhook_url,
+        "webhook_uri": integration.webhook_uri,
+        "webhook_active": webhook_active(integration),
+        "webhook_error": integration.webhook_error,
+        "sync_settings": sync_settings(integration),
+        "last_sync_at": iso(integration.last_sync_at),
+        "last_sync_status": integration.last_sync_status,
+        "connected_at": iso(integration.connected_at),
+        "created_at": iso(integration.created_at),
+        "updated_at": iso(integration.updated_at),
+    }
+
+
+def event_type_view(event_type: EventType) -> dict[str, Any]:
+    """One event type and its mapping."""
+    return {
+        "id": event_type.id,
+        "calendly_event_type_uri": event_type.calendly_event_type_uri,
+        "name": event_type.name,
+        "slug": event_type.slug,
+        "duration_minutes": event_type.duration_minutes,
+        "active": event_type.active,
+        "scheduling_url": event_type.scheduling_url,
+        "service_id": event_type.service_id,
+        "is_active": event_type.is_active,
+        "auto_create_appointment": event_type.auto_create_appointment,
+        "updated_at": iso(event_type.updated_at),
+    }

@@ -1,0 +1,78 @@
+"""The aiohttp application factory and its resource lifecycles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from calendly_svc.api import health, integration
+from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
+from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
+from calendly_svc.calendly.oauth import OAuthClient
+from calendly_svc.calendly.ratelimit import RateLimiters
+from calendly_svc.calendly.tokens import TokenManager
+from calendly_svc.crypto import SecretCipher
+from calendly_svc.db import create_pool, migration_ids
+from calendly_svc.deps import Deps
+from calendly_svc.keys import CIPHER, DB_POOL, DEPS, EXPECTED_MIGRATIONS, HTTP_SESSION, SETTINGS
+from calendly_svc.settings import Settings
+
+log = structlog.get_logger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database pool, first in and last out."""
+    settings = app[SETTINGS]
+    app[DB_POOL] = await create_pool(
+        settings.database_url, settings.db_pool_min_size, settings.db_pool_max_size
+    )
+    yield
+    await app[DB_POOL].close()
+
+
+def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
+    """Wire the Calendly client, OAuth client and token manager."""
+    settings = app[SETTINGS]
+    oauth = OAuthClient(
+        session, settings.calendly_auth_base_url, settings.calendly_client_id,
+        settings.calendly_client_secret.get_secret_value(), settings.calendly_timeout_seconds,
+    )  # fmt: skip
+    retry = RetryPolicy(
+        max_retries=settings.calendly_max_retries,
+        base_delay=settings.calendly_retry_base_seconds,
+        max_reset_wait=settings.calendly_max_reset_wait_seconds,
+    )
+    limiters = RateLimiters(settings.calendly_rate_limit_per_minute)
+    client = CalendlyClient(
+        session, settings.calendly_api_base_url, limiters, retry, settings.calendly_timeout_seconds
+    )
+    tokens = TokenManager(app[DB_POOL], app[CIPHER], oauth, settings.token_refresh_margin_seconds)
+    return Deps(settings, app[DB_POOL], app[CIPHER], client, oauth, tokens)
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One outbound HTTP session, with the clients and limiters built on it."""
+    async with aiohttp.ClientSession(raise_for_status=False) as session:
+        app[HTTP_SESSION] = session
+        app[DEPS] = _deps(app, session)
+        yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; resources open and close with its lifecycle."""
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[CIPHER] = SecretCipher(settings.token_encryption_key)
+    app[EXPECTED_MIGRATIONS] = migration_ids()
+    app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(_http_ctx)
+    app.add_routes(health.routes)
+    app.add_routes(integration.routes)
+    return app

@@ -1,0 +1,195 @@
+"""The only code that talks to the Calendly API: auth, rate limits, retries, pagination."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+
+from calendly_svc.calendly.errors import CalendlyError, CalendlyUnavailable, error_from_response
+from calendly_svc.calendly.ratelimit import RateLimiters
+from calendly_svc.calendly.tokens import TokenSource
+
+log = structlog.get_logger(__name__)
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long and how often to retry transient failures."""
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_rate_limit_waits: int = 20
+    max_reset_wait: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter for the given attempt (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """What one HTTP exchange produced."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+def _reset_seconds(headers: Mapping[str, str], cap: float) -> float:
+    """X-RateLimit-Reset is seconds until the window reopens (not an epoch)."""
+    try:
+        value = float(headers.get("X-RateLimit-Reset", "60"))
+    except ValueError:
+        value = 60.0
+    return min(max(value, 0.0), cap)
+
+
+class CalendlyClient:
+    """Calendly API v2 over one shared aiohttp session."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, api_base_url: str, limiters: RateLimiters,
+        retry: RetryPolicy | None = None, timeout: float = 30.0,
+    ) -> None:  # fmt: skip
+        self._session = session
+        self.api_base_url = api_base_url
+        self._limits = limiters
+        self._retry = retry or RetryPolicy()
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.calls = 0
+        self.rate_limited_waits = 0
+
+    def _url(self, path_or_url: str) -> str:
+        """An absolute API URL; absolute URLs must point at the API host."""
+        if path_or_url.startswith(("http://", "https://")):
+            if not path_or_url.startswith(self.api_base_url + "/"):
+                raise CalendlyError(None, f"refusing to send a token to {path_or_url}")
+            return path_or_url
+        return self.api_base_url + path_or_url
+
+    async def _send(
+        self, method: str, url: str, token: str, params: Mapping[str, Any] | None,
+        json: Any,
+    ) -> _Response:  # fmt: skip
+        """One HTTP exchange; the body is parsed JSON (None when empty)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        self.calls += 1
+        async with self._session.request(
+            method, url, params=params, json=json, headers=headers, timeout=self._timeout
+        ) as resp:
+            raw = await resp.read()
+            body: Any = None
+            if raw:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = {"message": raw[:200].decode(errors="replace")}
+            return _Response(resp.status, resp.headers, body)
+
+    def _observe(self, user: str, headers: Mapping[str, str]) -> None:
+        """Follow the limit Calendly reports; close the gate when nothing remains."""
+        limit = headers.get("X-RateLimit-Limit", "")
+        if limit.isdigit():
+            self._limits.observe_limit(user, int(limit))
+        if headers.get("X-RateLimit-Remaining") == "0":
+            self._limits.block(user, _reset_seconds(headers, self._retry.max_reset_wait))
+
+    async def request(
+        self, source: TokenSource, method: str, path_or_url: str, *,
+        params: Mapping[str, Any] | None = None, json: Any = None,
+    ) -> Any:  # fmt: skip
+        """Send one API call with auth, limits and retries; returns the parsed body."""
+        url = self._url(path_or_url)
+        token = await source.token()
+        refreshed, failures, waits = False, 0, 0
+        while True:
+            await self._limits.acquire(source.user)
+            try:
+                resp = await self._send(method, url, token, params, json)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failures += 1
+                await self._pause_or_raise(failures, f"{type(exc).__name__} calling Calendly")
+                continue
+            self._observe(source.user, resp.headers)
+            if resp.status < 400:
+                return resp.body
+            if resp.status == 401:
+                if refreshed:
+                    await source.invalidate("Calendly rejected a freshly refreshed token")
+                token, refreshed = await source.token(rejected=token), True
+            elif resp.status == 429:
+                waits += 1
+                await self._wait_for_reset(source.user, resp, waits)
+            elif resp.status >= 500:
+                failures += 1
+                await self._pause_or_raise(failures, error_from_response(resp.status, resp.body))
+            else:
+                raise error_from_response(resp.status, resp.body)
+
+    async def _pause_or_raise(self, failures: int, error: CalendlyError | str) -> None:
+        """Back off before the next try, or give up once the retries are spent."""
+        if failures > self._retry.max_retries:
+            if isinstance(error, CalendlyError):
+                raise error
+            raise CalendlyUnavailable(None, error)
+        delay = self._retry.backoff(failures)
+        log.info("calendly_retry", attempt=failures, delay=round(delay, 3), error=str(error))
+        await asyncio.sleep(delay)
+
+    async def _wait_for_reset(self, user: str, resp: _Response, waits: int) -> None:
+        """Honour a 429: everyone calling as this user waits out X-RateLimit-Reset."""
+        if waits > self._retry.max_rate_limit_waits:
+            raise CalendlyUnavailable(429, "rate limited by Calendly too many times")
+        delay = _reset_seconds(resp.headers, self._retry.max_reset_wait)
+        self.rate_limited_waits += 1
+        log.info("calendly_rate_limited", wait_seconds=delay)
+        self._limits.block(user, delay)
+
+    async def paginate(
+        self, source: TokenSource, path: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a collection, following pagination.next_page."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = {**params, "count": MAX_PAGE}
+        while url:
+            page = await self.request(source, "GET", url, params=query)
+            for item in page.get("collection", []):
+                yield item
+            url, query = (page.get("pagination") or {}).get("next_page"), None
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    async def get_me(self, source: TokenSource) -> dict[str, Any]:
+        """The connected user (GET /users/me)."""
+        body = await self.request(source, "GET", "/users/me")
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    def event_types(self, source: TokenSource, user_uri: str) -> AsyncIterator[dict[str, Any]]:
+        """Every event type of the user, active or not."""
+        return self.paginate(source, "/event_types", {"user": user_uri})
+
+    async def create_webhook(self, source: TokenSource, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /webhook_subscriptions; raises CalendlyConflict for a URL in use."""
+        created = await self.request(source, "POST", "/webhook_subscriptions", json=body)
+        resource: dict[str, Any] = created["resource"]
+        return resource
+
+    async def delete_webhook(self, source: TokenSource, uri: str) -> None:
+        """DELETE a subscription by its URI (204)."""
+        await self.request(source, "DELETE", uri)
+
+    def webhooks(
+        self, source: TokenSource, params: dict[str, str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Subscriptions matching organization/scope/user."""
+        return self.paginate(source, "/webhook_subscriptions", params)

@@ -1,0 +1,208 @@
+"""Connecting and disconnecting a Calendly account (OAuth 2.0 with PKCE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from calendly_svc import queries
+from calendly_svc.calendly.errors import (
+    CalendlyAuthError,
+    CalendlyConflict,
+    CalendlyError,
+    CalendlyNotFound,
+)
+from calendly_svc.calendly.oauth import TokenGrant
+from calendly_svc.calendly.tokens import StaticToken, TokenSource, encrypt_grant
+from calendly_svc.crypto import pkce_challenge, random_token, sha256
+from calendly_svc.deps import Deps
+from calendly_svc.errors import BadRequest, NotFound, Unprocessable
+from calendly_svc.event_types import refresh_event_types
+
+log = structlog.get_logger(__name__)
+
+USER_WEBHOOK_EVENTS = (
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+    "event_type.created",
+    "event_type.updated",
+    "event_type.deleted",
+)
+
+
+def _allowed_redirect(deps: Deps, redirect_uri: str | None) -> str:
+    """The redirect URI to use; anything not configured is refused."""
+    default = deps.settings.oauth_callback_url
+    if redirect_uri is None or redirect_uri == default:
+        return default
+    if redirect_uri not in deps.settings.oauth_redirect_uris:
+        raise Unprocessable(
+            "redirect_uri is not one of the allowed OAuth redirect URIs",
+            [{"field": "redirect_uri", "message": "not listed in OAUTH_REDIRECT_URIS"}],
+            code="redirect_uri_not_allowed",
+        )
+    return redirect_uri
+
+
+async def start_authorization(deps: Deps, user_id: int, redirect_uri: str | None) -> dict[str, str]:
+    """A Calendly authorize URL with a fresh single-use state and PKCE challenge."""
+    redirect = _allowed_redirect(deps, redirect_uri)
+    state, verifier = random_token(32), random_token(48)
+    async with deps.pool.acquire() as conn:
+        await queries.delete_stale_oauth_states(conn)
+        await queries.insert_oauth_state(
+            conn, sha256(state), user_id, deps.cipher.encrypt(verifier), redirect,
+            deps.settings.oauth_state_ttl_seconds,
+        )  # fmt: skip
+    auth_url = deps.oauth.authorize_url(redirect, state, pkce_challenge(verifier))
+    return {"auth_url": auth_url, "state": state}
+
+
+async def _consume_state(deps: Deps, state: str, user_id: int | None) -> queries.OAuthState:
+    """Use the state once (committed before anything else happens)."""
+    async with deps.pool.acquire() as conn:
+        pending = await queries.consume_oauth_state(conn, sha256(state), user_id)
+    if pending is None:
+        raise BadRequest("unknown, expired or already used OAuth state", code="invalid_state")
+    return pending
+
+
+def _account(user_id: int, grant: TokenGrant, me: dict[str, Any]) -> queries.ConnectedAccount:
+    """The account row fields from the token grant and /users/me."""
+    return queries.ConnectedAccount(
+        user_id=user_id,
+        calendly_user_uri=me.get("uri") or grant.owner,
+        calendly_organization_uri=grant.organization or me.get("current_organization"),
+        scheduling_url=me.get("scheduling_url"),
+        name=me.get("name"),
+        email=me.get("email"),
+        timezone=me.get("timezone"),
+    )
+
+
+async def complete_authorization(
+    deps: Deps, code: str, state: str, user_id: int | None
+) -> queries.Integration:
+    """Exchange the code, store the integration, subscribe to webhooks, load event types."""
+    pending = await _consume_state(deps, state, user_id)
+    verifier = deps.cipher.decrypt(pending.code_verifier_enc)
+    try:
+        grant = await deps.oauth.exchange_code(code, pending.redirect_uri, verifier)
+    except CalendlyAuthError as exc:
+        # a refused code is Calendly's answer to this request, not a dead integration
+        raise CalendlyError(exc.status, exc.message, exc.title) from exc
+    me = await deps.calendly.get_me(StaticToken(grant.owner, grant.access_token))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        previous = await queries.get_integration_by_user(conn, pending.user_id)
+        integration = await queries.upsert_connected_integration(
+            conn, _account(pending.user_id, grant, me), encrypt_grant(deps.cipher, grant)
+        )
+    log.info("integration_connected", integration_id=integration.id, user_id=integration.user_id)
+    await ensure_webhook(deps, integration, previous.webhook_uri if previous else None)
+    await _load_event_types(deps, integration)
+    async with deps.pool.acquire() as conn:
+        fresh = await queries.get_integration(conn, integration.id)
+    assert fresh is not None
+    return fresh
+
+
+async def _load_event_types(deps: Deps, integration: queries.Integration) -> None:
+    """Best effort at connect time: a later refresh or sync repairs a failure."""
+    try:
+        await refresh_event_types(deps, integration)
+    except CalendlyError as exc:
+        log.warning("event_types_load_failed", integration_id=integration.id, error=exc.message)
+
+
+def webhook_callback_url(deps: Deps, integration: queries.Integration) -> str:
+    """The URL Calendly delivers this integration's events to."""
+    return f"{deps.settings.webhook_base_url}?integration={integration.public_id}"
+
+
+async def ensure_webhook(
+    deps: Deps, integration: queries.Integration, previous_uri: str | None
+) -> None:
+    """(Re)create the user-scope subscription with a fresh signing key; record any failure."""
+    source = deps.tokens.for_integration(integration)
+    url = webhook_callback_url(deps, integration)
+    key = random_token(32)
+    body = {
+        "url": url, "events": list(USER_WEBHOOK_EVENTS), "scope": "user",
+        "organization": integration.calendly_organization_uri,
+        "user": integration.calendly_user_uri, "signing_key": key,
+    }  # fmt: skip
+    if previous_uri:
+        await _delete_quietly(deps, source, previous_uri)
+    try:
+        created = await _create_replacing(deps, source, integration, body)
+    except CalendlyError as exc:
+        log.warning("webhook_subscribe_failed", integration_id=integration.id, error=exc.message)
+        async with deps.pool.acquire() as conn:
+            await queries.set_webhook(conn, integration.id, None, url, None, None, exc.message)
+        return
+    async with deps.pool.acquire() as conn:
+        await queries.set_webhook(
+            conn, integration.id, created["uri"], url, created.get("state", "active"),
+            deps.cipher.encrypt(key), None,
+        )  # fmt: skip
+    log.info("webhook_subscribed", integration_id=integration.id)
+
+
+async def _create_replacing(
+    deps: Deps, source: TokenSource, integration: queries.Integration, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create the subscription; on 409 delete the one holding our URL and create again."""
+    try:
+        return await deps.calendly.create_webhook(source, body)
+    except CalendlyConflict:
+        params = {"organization": str(integration.calendly_organization_uri), "scope": "user",
+                  "user": integration.calendly_user_uri}  # fmt: skip
+        async for hook in deps.calendly.webhooks(source, params):
+            if hook.get("callback_url") == body["url"]:
+                await _delete_quietly(deps, source, hook["uri"])
+        return await deps.calendly.create_webhook(source, body)
+
+
+async def _delete_quietly(deps: Deps, source: TokenSource, uri: str) -> None:
+    """Delete a subscription; one already gone (or not ours to delete) is not an error."""
+    try:
+        await deps.calendly.delete_webhook(source, uri)
+    except CalendlyNotFound:
+        pass
+    except CalendlyError as exc:
+        log.warning("webhook_delete_failed", error=exc.message, status=exc.status)
+
+
+async def live_integration(deps: Deps, user_id: int) -> queries.Integration:
+    """The user's integration unless there is none or it was disconnected."""
+    async with deps.pool.acquire() as conn:
+        integration = await queries.get_integration_by_user(conn, user_id)
+    if integration is None or integration.status == "disconnected":
+        raise NotFound("no Calendly account is connected", code="not_connected")
+    return integration
+
+
+async def disconnect(deps: Deps, user_id: int) -> None:
+    """Remove the subscription, revoke the tokens, forget the secrets; keep the row."""
+    integration = await live_integration(deps, user_id)
+    if integration.status == "active":
+        await _release_at_calendly(deps, integration)
+    async with deps.pool.acquire() as conn:
+        await queries.mark_disconnected(conn, integration.id)
+    log.info("integration_disconnected", integration_id=integration.id, user_id=user_id)
+
+
+async def _release_at_calendly(deps: Deps, integration: queries.Integration) -> None:
+    """Best effort: a Calendly failure must not keep a user from disconnecting."""
+    source = deps.tokens.for_integration(integration)
+    try:
+        if integration.webhook_uri:
+            await _delete_quietly(deps, source, integration.webhook_uri)
+        for token_enc in (integration.access_token_enc, integration.refresh_token_enc):
+            if token_enc is not None:
+                await deps.oauth.revoke(deps.cipher.decrypt(token_enc))
+    except Exception as exc:
+        log.warning("calendly_release_failed", integration_id=integration.id, error=str(exc))

@@ -1,0 +1,67 @@
+"""Connection pool and schema migrations (yoyo)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import structlog
+from yoyo import get_backend, read_migrations
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+log = structlog.get_logger(__name__)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Decode json/jsonb as Python objects."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections speak JSON."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    return pool
+
+
+def _yoyo_url(dsn: str) -> str:
+    """yoyo picks its driver from the scheme; use psycopg 3."""
+    return "postgresql+psycopg://" + dsn.split("://", 1)[1]
+
+
+def migration_ids(directory: Path = MIGRATIONS_DIR) -> frozenset[str]:
+    """Ids of every migration shipped with the code."""
+    return frozenset(m.id for m in read_migrations(str(directory)))
+
+
+def apply_migrations_sync(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations under yoyo's lock; returns the ids applied."""
+    backend = get_backend(_yoyo_url(dsn))
+    try:
+        migrations = read_migrations(str(directory))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        return [m.id for m in pending]
+    finally:
+        backend.connection.close()
+
+
+async def apply_migrations(dsn: str) -> list[str]:
+    """Apply pending migrations without blocking the event loop."""
+    applied = await asyncio.to_thread(apply_migrations_sync, dsn)
+    log.info("migrations_applied", count=len(applied), ids=applied)
+    return applied
+
+
+async def missing_migrations(conn: asyncpg.Connection, expected: frozenset[str]) -> set[str]:
+    """Migrations the code expects that the database has not applied."""
+    try:
+        rows = await conn.fetch("SELECT migration_id FROM _yoyo_migration")
+    except asyncpg.UndefinedTableError:
+        return set(expected)
+    return set(expected) - {row["migration_id"] for row in rows}

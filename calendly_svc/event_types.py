@@ -1,0 +1,62 @@
+"""Event types: loading them from Calendly and mapping them to local services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from calendly_svc import queries
+from calendly_svc.deps import Deps
+from calendly_svc.errors import NotFound
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Calendly's ISO-8601 timestamps (with a trailing Z)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def event_type_data(item: dict[str, Any]) -> queries.EventTypeData:
+    """The columns we keep from a Calendly EventType."""
+    return queries.EventTypeData(
+        uri=item["uri"],
+        name=item.get("name") or "",
+        slug=item.get("slug"),
+        duration=item.get("duration"),
+        active=bool(item.get("active")) and not item.get("deleted_at"),
+        kind=item.get("kind"),
+        scheduling_url=item.get("scheduling_url"),
+        updated_at=parse_time(item.get("updated_at")),
+    )
+
+
+async def refresh_event_types(deps: Deps, integration: queries.Integration) -> dict[str, int]:
+    """Read every page of the user's event types; upsert them and mark the vanished ones."""
+    source = deps.tokens.for_integration(integration)
+    items = [
+        event_type_data(item)
+        async for item in deps.calendly.event_types(source, integration.calendly_user_uri)
+    ]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        written = await queries.upsert_event_types(conn, integration.id, items)
+        removed = await queries.mark_event_types_removed(
+            conn, integration.id, [item.uri for item in items]
+        )
+    added = sum(row.inserted for row in written)
+    return {"added": added, "updated": len(written) - added, "removed": removed}
+
+
+async def list_event_types(deps: Deps, integration_id: int) -> list[queries.EventType]:
+    """The integration's current event types."""
+    async with deps.pool.acquire() as conn:
+        return await queries.list_event_types(conn, integration_id)
+
+
+async def update_mapping(
+    deps: Deps, integration_id: int, event_type_id: int, changes: dict[str, Any]
+) -> queries.EventType:
+    """Change an event type's service mapping; 404 when it is not this integration's."""
+    async with deps.pool.acquire() as conn:
+        row = await queries.update_event_type_mapping(conn, event_type_id, integration_id, changes)
+    if row is None:
+        raise NotFound("event type not found", code="event_type_not_found")
+    return row

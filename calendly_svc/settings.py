@@ -1,0 +1,133 @@
+"""Service configuration, read from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    """Turn 'a, b,,c' into ['a', 'b', 'c']; lists pass through."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _strip_slash(value: str) -> str:
+    """Validate an http(s) base URL and drop its trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str
+    calendly_client_id: str = Field(min_length=1)
+    calendly_client_secret: SecretStr
+    calendly_webhook_signing_key: SecretStr
+    backend_url: str
+    calendly_api_base_url: str = "https://api.calendly.com"
+    calendly_auth_base_url: str = "https://auth.calendly.com"
+    service_api_tokens: CommaList
+    token_encryption_key: CommaList
+    oauth_success_redirect_url: str | None = None
+    oauth_redirect_uris: CommaList = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    sandbox_port: int = Field(default=8081, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] | None = None
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    calendly_timeout_seconds: float = Field(default=30.0, gt=0)
+    calendly_max_retries: int = Field(default=5, ge=0)
+    calendly_retry_base_seconds: float = Field(default=0.5, gt=0)
+    calendly_rate_limit_per_minute: int = Field(default=500, ge=1)
+    calendly_max_reset_wait_seconds: float = Field(default=120.0, gt=0)
+    token_refresh_margin_seconds: int = Field(default=300, ge=0)
+    oauth_state_ttl_seconds: int = Field(default=600, ge=60)
+
+    @field_validator("service_api_tokens", "token_encryption_key", mode="before")
+    @classmethod
+    def _split_required(cls, value: object) -> object:
+        """Comma-separated lists; at least one entry."""
+        items = _split_commas(value)
+        if isinstance(items, list) and not items:
+            raise ValueError("must not be empty")
+        return items
+
+    @field_validator("oauth_redirect_uris", mode="before")
+    @classmethod
+    def _split_optional(cls, value: object) -> object:
+        """Comma-separated list, possibly empty."""
+        return _split_commas(value)
+
+    @field_validator("backend_url", "calendly_api_base_url", "calendly_auth_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        """Base URLs are http(s) and carry no trailing slash."""
+        return _strip_slash(value)
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: list[str]) -> list[str]:
+        """Every key must be a Fernet key; the first one encrypts."""
+        for key in value:
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ValueError("not a Fernet key (32 url-safe base64-encoded bytes)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        """Only PostgreSQL URLs are accepted."""
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def oauth_callback_url(self) -> str:
+        """The browser callback registered as the default OAuth redirect URI."""
+        return f"{self.backend_url}/api/v1/calendly/oauth/callback"
+
+    @property
+    def webhook_base_url(self) -> str:
+        """Where Calendly delivers webhooks for this service."""
+        return f"{self.backend_url}/api/v1/calendly/webhook"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable."""
+    parts = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        reason = (
+            "is required"
+            if item["type"] == "missing"
+            else item["msg"].removeprefix("Value error, ")
+        )
+        parts.append(f"{name}: {reason}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, raising ConfigError with a one-line message on any problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None

@@ -1,0 +1,107 @@
+-- name: get_integration
+SELECT * FROM integrations WHERE id = $1::bigint;
+
+-- name: get_integration_by_user
+SELECT * FROM integrations WHERE user_id = $1::bigint;
+
+-- name: get_integration_by_public_id
+SELECT * FROM integrations WHERE public_id = $1::uuid;
+
+-- name: lock_integration
+-- Serialises token refreshes across processes; re-read the tokens after taking it.
+SELECT * FROM integrations WHERE id = $1::bigint FOR UPDATE;
+
+-- name: upsert_connected_integration
+-- Reconnecting keeps the row (id, public id, settings, mapping); a new Calendly account replaces the old.
+INSERT INTO integrations AS i (
+    user_id, status, calendly_user_uri, calendly_organization_uri, scheduling_url, name, email,
+    timezone, access_token_enc, refresh_token_enc, token_expires_at, token_scope
+) VALUES (
+    $1::bigint, 'active', $2::text, $3::text, $4::text, $5::text, $6::text,
+    $7::text, $8::bytea, $9::bytea, $10::timestamptz, $11::text
+)
+ON CONFLICT (user_id) DO UPDATE SET
+    status = 'active',
+    status_reason = NULL,
+    calendly_user_uri = EXCLUDED.calendly_user_uri,
+    calendly_organization_uri = EXCLUDED.calendly_organization_uri,
+    scheduling_url = EXCLUDED.scheduling_url,
+    name = EXCLUDED.name,
+    email = EXCLUDED.email,
+    timezone = EXCLUDED.timezone,
+    access_token_enc = EXCLUDED.access_token_enc,
+    refresh_token_enc = EXCLUDED.refresh_token_enc,
+    token_expires_at = EXCLUDED.token_expires_at,
+    token_scope = EXCLUDED.token_scope,
+    connected_at = now(),
+    disconnected_at = NULL,
+    updated_at = now()
+RETURNING *;
+
+-- name: update_tokens
+UPDATE integrations
+SET access_token_enc = $2::bytea,
+    refresh_token_enc = $3::bytea,
+    token_expires_at = $4::timestamptz,
+    token_scope = coalesce($5::text, token_scope),
+    updated_at = now()
+WHERE id = $1::bigint
+RETURNING *;
+
+-- name: mark_needs_reauth
+-- The tokens are dead; drop them so nothing retries with them.
+UPDATE integrations
+SET status = 'needs_reauth',
+    status_reason = $2::text,
+    access_token_enc = NULL,
+    refresh_token_enc = NULL,
+    token_expires_at = NULL,
+    updated_at = now()
+WHERE id = $1::bigint AND status = 'active'
+RETURNING *;
+
+-- name: set_webhook
+UPDATE integrations
+SET webhook_uri = $2::text,
+    webhook_url = $3::text,
+    webhook_state = $4::text,
+    webhook_signing_key_enc = $5::bytea,
+    webhook_error = $6::text,
+    updated_at = now()
+WHERE id = $1::bigint
+RETURNING *;
+
+-- name: set_sync_enabled
+UPDATE integrations
+SET sync_enabled = $2::boolean, updated_at = now()
+WHERE user_id = $1::bigint AND status <> 'disconnected'
+RETURNING *;
+
+-- name: update_sync_settings
+-- NULL leaves a field as it is; default_service_id changes only when $7 is true (it may become NULL).
+UPDATE integrations
+SET sync_past_days = coalesce($2::integer, sync_past_days),
+    sync_future_days = coalesce($3::integer, sync_future_days),
+    auto_confirm_bookings = coalesce($4::boolean, auto_confirm_bookings),
+    create_client_if_not_exists = coalesce($5::boolean, create_client_if_not_exists),
+    notification_on_booking = coalesce($6::boolean, notification_on_booking),
+    default_service_id = CASE WHEN $7::boolean THEN $8::bigint ELSE default_service_id END,
+    updated_at = now()
+WHERE user_id = $1::bigint AND status <> 'disconnected'
+RETURNING *;
+
+-- name: mark_disconnected
+UPDATE integrations
+SET status = 'disconnected',
+    status_reason = NULL,
+    access_token_enc = NULL,
+    refresh_token_enc = NULL,
+    token_expires_at = NULL,
+    webhook_uri = NULL,
+    webhook_state = NULL,
+    webhook_signing_key_enc = NULL,
+    webhook_error = NULL,
+    disconnected_at = now(),
+    updated_at = now()
+WHERE id = $1::bigint
+RETURNING *;

@@ -1,0 +1,76 @@
+"""Health, request ids, authentication and the JSON error body."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from tests.conftest import Api
+
+
+async def test_healthz_and_readyz(api: Api) -> None:
+    health = await api.client.get("/healthz")
+    ready = await api.client.get("/readyz")
+    assert (health.status, await health.json()) == (200, {"status": "ok"})
+    assert (ready.status, await ready.json()) == (200, {"status": "ready"})
+
+
+async def test_readyz_reports_missing_migrations(api: Api, database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("DELETE FROM _yoyo_migration")
+    await conn.close()
+    resp = await api.client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 503
+    assert body["error"]["code"] == "migrations_pending"
+    assert body["error"]["details"] == ["0001_integrations"]
+
+
+async def test_request_id_is_echoed_or_generated(api: Api) -> None:
+    echoed = await api.client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    generated = await api.client.get("/healthz")
+    assert echoed.headers["X-Request-Id"] == "abc-123"
+    assert len(generated.headers["X-Request-Id"]) == 32
+
+
+async def test_unknown_route_is_json_404(api: Api) -> None:
+    status, body = await api.call("GET", "/nope")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_wrong_method_is_json_405(api: Api) -> None:
+    status, body = await api.call("POST", "/status")
+    assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}],
+)
+async def test_missing_or_wrong_token_is_401(api: Api, headers: dict[str, str]) -> None:
+    resp = await api.client.get("/api/v1/calendly/status", headers=headers | {"X-User-Id": "1"})
+    body = await resp.json()
+    assert (resp.status, body["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_every_configured_token_is_accepted(api: Api) -> None:
+    status, body = await api.call("GET", "/status", headers=api.headers(7, "second-token"))
+    assert (status, body["connected"]) == (200, False)
+
+
+@pytest.mark.parametrize("user", [None, "abc", "-3", "0", "1.5", "99999999999999999999"])
+async def test_missing_or_bad_user_id_is_400(api: Api, user: str | None) -> None:
+    headers = api.headers(None) | ({"X-User-Id": user} if user is not None else {})
+    resp = await api.client.get("/api/v1/calendly/status", headers=headers)
+    body = await resp.json()
+    assert (resp.status, body["error"]["code"]) == (400, "invalid_user_id")
+    assert body["error"]["details"][0]["field"] == "X-User-Id"
+
+
+async def test_error_body_shape(api: Api) -> None:
+    status, body = await api.call("GET", "/integration")
+    assert status == 404
+    assert body == {
+        "error": {"code": "not_connected", "message": "no Calendly account is connected",
+                  "details": None}
+    }  # fmt: skip

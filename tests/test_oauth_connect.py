@@ -1,0 +1,241 @@
+"""Connecting a Calendly account: auth URL, single-use state, PKCE, the callbacks."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import asyncpg
+
+from calendly_svc.crypto import SecretCipher
+from calendly_svc.keys import CIPHER
+from tests.conftest import Api, Sandbox
+
+
+def _query(url: str) -> dict[str, str]:
+    """A URL's query as a flat dict."""
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+async def test_auth_url_carries_state_and_pkce(api: Api) -> None:
+    status, body = await api.call("GET", "/auth-url")
+    params = _query(body["auth_url"])
+    assert status == 200
+    assert body["auth_url"].startswith(f"{api.sandbox_url}/oauth/authorize?")
+    assert params["state"] == body["state"]
+    assert params["client_id"] == "sandbox-client"
+    assert params["response_type"] == "code"
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["code_challenge"]) == 43
+    expected_redirect = f"http://127.0.0.1:{api.client.port}/api/v1/calendly/oauth/callback"
+    assert params["redirect_uri"] == expected_redirect
+
+
+async def test_auth_url_refuses_unlisted_redirect(api: Api) -> None:
+    allowed = "https://app.example.com/calendly/return"
+    ok_status, ok = await api.call("GET", "/auth-url", params={"redirect_uri": allowed})
+    status, body = await api.call("GET", "/auth-url", params={"redirect_uri": "https://evil.test/"})
+    assert (ok_status, _query(ok["auth_url"])["redirect_uri"]) == (200, allowed)
+    assert (status, body["error"]["code"]) == (422, "redirect_uri_not_allowed")
+    assert body["error"]["details"][0]["field"] == "redirect_uri"
+
+
+async def test_auth_url_rejects_unknown_query_params(api: Api) -> None:
+    status, body = await api.call("GET", "/auth-url", params={"scope": "x"})
+    assert (status, body["error"]["details"][0]["field"]) == (422, "scope")
+
+
+async def test_round_trip_connects(api: Api, control: Sandbox) -> None:
+    integration = await api.connect(user=1)
+    me = await control.call("GET", "/_sandbox/stats")  # sandbox reachable
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    assert me is not None
+    assert integration["status"] == "active"
+    assert integration["email"] == "sandbox@example.com"
+    assert integration["calendly_user_uri"].startswith(f"{api.sandbox_url}/users/")
+    assert integration["calendly_organization_uri"].startswith(f"{api.sandbox_url}/organizations/")
+    assert integration["webhook_active"] is True
+    assert integration["webhook_url"] == (
+        f"http://127.0.0.1:{api.client.port}/api/v1/calendly/webhook"
+        f"?integration={integration['public_id']}"
+    )
+    assert [(h["callback_url"], h["state"], h["scope"]) for h in hooks] == [
+        (integration["webhook_url"], "active", "user")
+    ]
+    assert sorted(hooks[0]["events"]) == sorted([
+        "invitee.created", "invitee.canceled", "invitee_no_show.created",
+        "invitee_no_show.deleted", "event_type.created", "event_type.updated",
+        "event_type.deleted",
+    ])  # fmt: skip
+    assert integration["sync_settings"] == {
+        "sync_past_days": 7, "sync_future_days": 60, "auto_confirm_bookings": True,
+        "create_client_if_not_exists": True, "default_service_id": None,
+        "notification_on_booking": True,
+    }  # fmt: skip
+
+
+async def test_status_after_connect(api: Api) -> None:
+    await api.connect(user=1)
+    status, body = await api.call("GET", "/status")
+    assert status == 200
+    assert body["connected"] is True
+    assert body["status"] == "active"
+    assert body["webhook_active"] is True
+    assert body["scheduling_url"].startswith("https://")
+    assert (body["last_sync_at"], body["last_sync_status"]) == (None, None)
+
+
+async def test_state_is_single_use(api: Api) -> None:
+    code, state = await api.authorize(user=1)
+    first, _ = await api.call("POST", "/oauth-callback", 1, json={"code": code, "state": state})
+    status, body = await api.call("POST", "/oauth-callback", 1, json={"code": code, "state": state})
+    assert first == 200
+    assert (status, body["error"]["code"]) == (400, "invalid_state")
+
+
+async def test_state_of_another_user_is_refused_and_kept(api: Api) -> None:
+    code, state = await api.authorize(user=1)
+    status, body = await api.call("POST", "/oauth-callback", 2, json={"code": code, "state": state})
+    owner, _ = await api.call("POST", "/oauth-callback", 1, json={"code": code, "state": state})
+    assert (status, body["error"]["code"]) == (400, "invalid_state")
+    assert owner == 200
+
+
+async def test_unknown_and_expired_state(api: Api, database_url: str) -> None:
+    code, state = await api.authorize(user=1)
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE oauth_states SET expires_at = now() - interval '1 second'")
+    await conn.close()
+    expired, body = await api.call(
+        "POST", "/oauth-callback", 1, json={"code": code, "state": state}
+    )
+    unknown, other = await api.call("POST", "/oauth-callback", 1, json={"code": code, "state": "x"})
+    assert (expired, body["error"]["code"]) == (400, "invalid_state")
+    assert (unknown, other["error"]["code"]) == (400, "invalid_state")
+
+
+async def test_callback_body_validation(api: Api) -> None:
+    bad_json, b1 = await api.call("POST", "/oauth-callback", data=b"{nope")
+    missing, b2 = await api.call("POST", "/oauth-callback", json={"code": "x"})
+    wrong_type, b3 = await api.call("POST", "/oauth-callback", json={"code": 1, "state": "s"})
+    not_object, b4 = await api.call("POST", "/oauth-callback", json=["code"])
+    assert (bad_json, b1["error"]["code"]) == (400, "invalid_json")
+    assert (missing, b2["error"]["details"][0]["field"]) == (422, "state")
+    assert (wrong_type, b3["error"]["details"][0]["field"]) == (422, "code")
+    assert (not_object, b4["error"]["code"]) == (400, "invalid_json")
+
+
+async def test_bad_code_is_calendly_error(api: Api) -> None:
+    _, state = await api.authorize(user=1)
+    status, body = await api.call(
+        "POST", "/oauth-callback", 1, json={"code": "forged", "state": state}
+    )
+    assert (status, body["error"]["code"]) == (502, "calendly_error")
+    assert body["error"]["message"]
+
+
+async def test_calendly_outage_during_connect_is_502(api: Api, control: Sandbox) -> None:
+    code, state = await api.authorize(user=1)
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 50, "fail_status": 503})
+    status, body = await api.call("POST", "/oauth-callback", 1, json={"code": code, "state": state})
+    after, current = await api.call("GET", "/status")
+    assert (status, body["error"]["code"]) == (502, "calendly_error")
+    assert (after, current["connected"]) == (200, False)
+
+
+async def test_reconnect_updates_the_same_integration(api: Api, control: Sandbox) -> None:
+    first = await api.connect(user=1)
+    second = await api.connect(user=1)
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    assert (second["id"], second["public_id"]) == (first["id"], first["public_id"])
+    assert second["webhook_uri"] != first["webhook_uri"]
+    assert [h["uri"] for h in hooks] == [second["webhook_uri"]]
+
+
+async def test_reconnect_after_lost_subscription_uri_replaces_on_409(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    first = await api.connect(user=1)
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE integrations SET webhook_uri = NULL")
+    await conn.close()
+    second = await api.connect(user=1)
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    assert second["webhook_active"] is True
+    assert [h["uri"] for h in hooks] == [second["webhook_uri"]]
+    assert first["webhook_uri"] != second["webhook_uri"]
+
+
+async def test_one_calendly_account_per_user(api: Api) -> None:
+    await api.connect(user=1)
+    code, state = await api.authorize(user=2)
+    status, body = await api.call("POST", "/oauth-callback", 2, json={"code": code, "state": state})
+    assert (status, body["error"]["code"]) == (409, "calendly_account_in_use")
+
+
+async def test_another_sandbox_user_connects_separately(api: Api, control: Sandbox) -> None:
+    await control.call("POST", "/_sandbox/users", {"email": "pro@example.com", "name": "Pro"})
+    first = await api.connect(user=1)
+    second = await api.connect(user=2, email="pro@example.com")
+    assert (first["email"], second["email"]) == ("sandbox@example.com", "pro@example.com")
+    assert first["calendly_user_uri"] != second["calendly_user_uri"]
+
+
+async def _browser_get(url: str) -> aiohttp.ClientResponse:
+    """Follow the sandbox's authorize redirect into the service, like a browser, up to the service."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, allow_redirects=False) as authorize:
+            location = authorize.headers["Location"]
+        async with session.get(location, allow_redirects=False) as resp:
+            await resp.read()
+            return resp
+
+
+async def test_browser_callback_redirects_to_frontend(start_service: Any) -> None:
+    api = await start_service(oauth_success_redirect_url="https://app.example.com/settings?tab=cal")
+    _, body = await api.call("GET", "/auth-url", 5)
+    resp = await _browser_get(body["auth_url"])
+    again = await _browser_get(body["auth_url"])
+    status, current = await api.call("GET", "/status", 5)
+    assert resp.status == 302
+    assert resp.headers["Location"] == "https://app.example.com/settings?tab=cal&status=connected"
+    assert again.headers["Location"] == (
+        "https://app.example.com/settings?tab=cal&status=error&reason=invalid_state"
+    )
+    assert (status, current["connected"]) == (200, True)
+
+
+async def test_browser_callback_without_frontend_answers_json(api: Api) -> None:
+    _, body = await api.call("GET", "/auth-url", 5)
+    resp = await _browser_get(body["auth_url"])
+    denied = await api.client.get("/api/v1/calendly/oauth/callback?error=access_denied&state=x")
+    denied_body = await denied.json()
+    assert resp.status == 200
+    assert (denied.status, denied_body["error"]["code"]) == (400, "authorization_failed")
+
+
+async def test_no_plaintext_secret_is_stored(api: Api, database_url: str) -> None:
+    await api.connect(user=1)
+    await api.call("GET", "/auth-url", 1)
+    cipher: SecretCipher = api.client.server.app[CIPHER]
+    conn = await asyncpg.connect(database_url)
+    row = await conn.fetchrow("SELECT * FROM integrations")
+    dump = " ".join(
+        [str(r) for r in await conn.fetch("SELECT row_to_json(i)::text FROM integrations i")]
+        + [str(r) for r in await conn.fetch("SELECT row_to_json(s)::text FROM oauth_states s")]
+    )
+    states = await conn.fetch("SELECT code_verifier_enc FROM oauth_states")
+    await conn.close()
+    secrets = [
+        cipher.decrypt(row["access_token_enc"]),
+        cipher.decrypt(row["refresh_token_enc"]),
+        cipher.decrypt(row["webhook_signing_key_enc"]),
+        *[cipher.decrypt(s["code_verifier_enc"]) for s in states],
+    ]
+    assert all(len(secret) >= 20 for secret in secrets)
+    for secret in secrets:
+        assert secret not in dump
+        assert secret.encode().hex() not in dump
+        assert base64.b64encode(secret.encode()).decode() not in dump

@@ -1,0 +1,107 @@
+"""Configuration: a missing or malformed setting stops start-up with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+from calendly_svc.devenv import dev_mode, prepare_dev_environment
+from calendly_svc.settings import ConfigError, load_settings
+
+REQUIRED = {
+    "DATABASE_URL": "postgresql://u@localhost/db",
+    "CALENDLY_CLIENT_ID": "client",
+    "CALENDLY_CLIENT_SECRET": "secret",
+    "CALENDLY_WEBHOOK_SIGNING_KEY": "key",
+    "BACKEND_URL": "https://svc.example.com/",
+    "SERVICE_API_TOKENS": "one, two",
+    "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> pytest.MonkeyPatch:
+    """No service setting inherited from the machine; no .env picked up."""
+    for name in list(os.environ):
+        if name.startswith(("CALENDLY_", "DATABASE_", "SERVICE_", "TOKEN_", "OAUTH_", "BACKEND_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_complete_settings_are_parsed(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        clean_env.setenv(name, value)
+    settings = load_settings()
+    assert settings.service_api_tokens == ["one", "two"]
+    assert settings.backend_url == "https://svc.example.com"
+    assert settings.oauth_callback_url == "https://svc.example.com/api/v1/calendly/oauth/callback"
+    assert (settings.port, settings.sandbox_port) == (8080, 8081)
+
+
+def test_missing_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        if name not in {"BACKEND_URL", "TOKEN_ENCRYPTION_KEY"}:
+            clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value) == "BACKEND_URL: is required; TOKEN_ENCRYPTION_KEY: is required"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TOKEN_ENCRYPTION_KEY", "short", "TOKEN_ENCRYPTION_KEY: not a Fernet key"),
+        ("BACKEND_URL", "svc.example.com", "BACKEND_URL: must be an http(s) URL"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL: must be a postgresql:// URL"),
+        ("SERVICE_API_TOKENS", " , ", "SERVICE_API_TOKENS: must not be empty"),
+        ("PORT", "eighty", "PORT: Input should be a valid integer"),
+    ],
+)
+def test_malformed_settings_are_named(
+    clean_env: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    for key, good in REQUIRED.items():
+        clean_env.setenv(key, good)
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value).startswith(message)
+
+
+def test_serve_without_settings_refuses_to_start(tmp_path: os.PathLike[str]) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "calendly_svc", "serve"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: DATABASE_URL: is required; ")
+
+
+def test_dev_conveniences_need_the_dev_flag() -> None:
+    assert dev_mode({}) is False
+    assert dev_mode({"CALENDLY_SVC_DEV": "1"}) is True
+
+
+def test_dev_mode_fills_only_what_is_missing(tmp_path: os.PathLike[str]) -> None:
+    env = {"DATABASE_URL": "postgresql://u@h/db", "SERVICE_API_TOKENS": "mine"}
+    plan = prepare_dev_environment(env, tmp_path)  # type: ignore[arg-type]
+    again = prepare_dev_environment(
+        {"DATABASE_URL": "postgresql://u@h/db"},
+        tmp_path,  # type: ignore[arg-type]
+    )
+    assert plan.postgres is None
+    assert plan.use_sandbox is True
+    assert env["SERVICE_API_TOKENS"] == "mine"
+    assert env["CALENDLY_API_BASE_URL"] == "http://127.0.0.1:8081"
+    assert env["BACKEND_URL"] == "http://127.0.0.1:8080"
+    assert any("service API token" in note for note in again.notes)
+    kept = (tmp_path / "token_encryption_key").read_text().strip()  # type: ignore[operator]
+    assert env["TOKEN_ENCRYPTION_KEY"] == kept
