@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         """Comma-separated list, possibly empty."""
         return _split_commas(value)
 
+    @field_validator("oauth_success_redirect_url", mode="before")
+    @classmethod
+    def _optional_url(cls, value: object) -> object:
+        """An empty value means unset; anything else must be an http(s) URL."""
+        if value in ("", None):
+            return None
+        if not str(value).startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
     @field_validator("backend_url", "calendly_api_base_url", "calendly_auth_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:

@@ -109,7 +109,7 @@ async def test_reconnect_clears_needs_reauth(api: Api, control: Sandbox) -> None
 
 def _client(deps: Deps, limiters: RateLimiters, **retry: float) -> CalendlyClient:
     """A client on the app's session with its own limiter and retry policy."""
-    session = deps.calendly._session  # noqa: SLF001 - share the app's session in tests
+    session = deps.calendly._session
     return CalendlyClient(session, deps.calendly.api_base_url, limiters, RetryPolicy(**retry))
 
 
@@ -158,8 +158,8 @@ async def test_persistent_5xx_gives_up(api: Api, control: Sandbox) -> None:
 async def test_pagination_follows_next_page(api: Api, control: Sandbox) -> None:
     deps, integration = await _setup(api)
     for n in range(230):
-        await control.call("POST", "/_sandbox/event_types",
-                           {"user": integration.calendly_user_uri, "name": f"E{n}", "duration": 15})  # fmt: skip
+        body = {"user": integration.calendly_user_uri, "name": f"E{n}", "duration": 15}
+        await control.call("POST", "/_sandbox/event_types", body)
     source = deps.tokens.for_integration(integration)
     before = await control.count("GET", "/event_types")
     items = [i async for i in deps.calendly.event_types(source, integration.calendly_user_uri)]

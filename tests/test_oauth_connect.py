@@ -184,7 +184,7 @@ async def test_another_sandbox_user_connects_separately(api: Api, control: Sandb
 
 
 async def _browser_get(url: str) -> aiohttp.ClientResponse:
-    """Follow the sandbox's authorize redirect into the service, like a browser, up to the service."""
+    """Follow the sandbox's authorize redirect into the service, as a browser would."""
     async with aiohttp.ClientSession() as session:
         async with session.get(url, allow_redirects=False) as authorize:
             location = authorize.headers["Location"]

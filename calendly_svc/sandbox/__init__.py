@@ -1,0 +1,19 @@
+"""In-memory emulator of the Calendly API v2 and OAuth endpoints used by calendly-svc."""
+
+from __future__ import annotations
+
+from .app import SandboxServer, create_sandbox_app, start_sandbox
+from .config import SandboxConfig
+from .state import SANDBOX_STATE, SandboxState
+from .webhooks import SIGNATURE_HEADER, signature_header
+
+__all__ = [
+    "SANDBOX_STATE",
+    "SIGNATURE_HEADER",
+    "SandboxConfig",
+    "SandboxServer",
+    "SandboxState",
+    "create_sandbox_app",
+    "signature_header",
+    "start_sandbox",
+]

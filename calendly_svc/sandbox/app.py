@@ -1,0 +1,67 @@
+"""Application factory and a runnable server for the Calendly sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from . import api, api_events, api_webhooks, control, control_bookings, oauth
+from .config import SandboxConfig
+from .middleware import sandbox_middleware
+from .state import SANDBOX_STATE, SandboxState
+from .webhooks import webhook_context
+
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+def create_sandbox_app(config: SandboxConfig, base_url: str | None = None) -> web.Application:
+    """Build the sandbox app; URIs it emits start with base_url (changeable later on the state)."""
+    app = web.Application(middlewares=[sandbox_middleware])
+    app[SANDBOX_STATE] = SandboxState(config, base_url)
+    for module in (oauth, api, api_events, api_webhooks, control, control_bookings):
+        module.add_routes(app)
+    app.cleanup_ctx.append(webhook_context)
+    return app
+
+
+@dataclass
+class SandboxServer:
+    """A running sandbox bound to a real port."""
+
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def state(self) -> SandboxState:
+        """The sandbox's in-memory state."""
+        return self.app[SANDBOX_STATE]
+
+    async def close(self) -> None:
+        """Stop serving and cancel background work."""
+        await self.runner.cleanup()
+
+
+async def start_sandbox(
+    config: SandboxConfig, host: str = "127.0.0.1", port: int = 8081
+) -> SandboxServer:
+    """Serve a new sandbox on host:port (0 picks a free port); base_url becomes its URL."""
+    app = create_sandbox_app(config)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = runner.addresses[0][1]
+    url = f"http://{_url_host(host)}:{bound_port}"
+    app[SANDBOX_STATE].base_url = url
+    return SandboxServer(url=url, app=app, runner=runner)
+
+
+def _url_host(host: str) -> str:
+    """Bracket IPv6 literals for URLs."""
+    return f"[{host}]" if ":" in host else host

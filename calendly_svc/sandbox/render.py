@@ -1,0 +1,215 @@
+"""JSON shapes of sandbox resources, with URIs under the state's current base_url."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import (
+    Cancellation,
+    EventType,
+    Invitee,
+    Membership,
+    ScheduledEvent,
+    User,
+    WebhookSubscription,
+    iso,
+)
+from .state import SandboxState
+
+Json = dict[str, Any]
+
+SCHEDULING_HOST = "https://calendly.com"
+LOCATION = {"type": "physical", "location": "Sandbox Office", "additional_info": None}
+TRACKING_KEYS = (
+    "utm_campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_content",
+    "utm_term",
+    "salesforce_uuid",
+)
+
+
+def user_json(state: SandboxState, user: User) -> Json:
+    """A User resource."""
+    return {
+        "uri": state.uri("users", user.uuid),
+        "name": user.name,
+        "slug": user.slug,
+        "email": user.email,
+        "scheduling_url": f"{SCHEDULING_HOST}/{user.slug}",
+        "timezone": user.timezone,
+        "time_notation": "12h",
+        "avatar_url": None,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+        "current_organization": state.uri("organizations", user.org_uuid),
+        "resource_type": "User",
+        "locale": "en",
+    }
+
+
+def membership_json(state: SandboxState, membership: Membership) -> Json:
+    """An OrganizationMembership resource."""
+    return {
+        "uri": state.uri("organization_memberships", membership.uuid),
+        "role": membership.role,
+        "user": user_json(state, state.users[membership.user_uuid]),
+        "organization": state.uri("organizations", membership.org_uuid),
+        "created_at": iso(membership.created_at),
+        "updated_at": iso(membership.updated_at),
+    }
+
+
+def event_type_json(state: SandboxState, event_type: EventType) -> Json:
+    """An EventType resource."""
+    owner = state.users[event_type.owner_uuid]
+    return {
+        "uri": state.uri("event_types", event_type.uuid),
+        "name": event_type.name,
+        "active": event_type.active,
+        "booking_method": "instant",
+        "slug": event_type.slug,
+        "scheduling_url": f"{SCHEDULING_HOST}/{owner.slug}/{event_type.slug}",
+        "duration": event_type.duration,
+        "duration_options": None,
+        "kind": event_type.kind,
+        "pooling_type": None,
+        "type": "StandardEventType",
+        "color": "#8247f5",
+        "created_at": iso(event_type.created_at),
+        "updated_at": iso(event_type.updated_at),
+        "internal_note": None,
+        "description_plain": None,
+        "description_html": None,
+        "profile": {"type": "User", "name": owner.name, "owner": state.uri("users", owner.uuid)},
+        "secret": False,
+        "deleted_at": iso(event_type.deleted_at) if event_type.deleted_at else None,
+        "admin_managed": False,
+        "locations": [{"kind": "physical", "location": "Sandbox Office"}],
+        "position": 0,
+        "custom_questions": [],
+        "locale": "en",
+        "is_paid": False,
+    }
+
+
+def cancellation_json(cancellation: Cancellation) -> Json:
+    """A Cancellation object."""
+    return {
+        "canceled_by": cancellation.canceled_by,
+        "reason": cancellation.reason,
+        "canceler_type": cancellation.canceler_type,
+        "created_at": iso(cancellation.created_at),
+    }
+
+
+def invitees_counter(state: SandboxState, event: ScheduledEvent) -> Json:
+    """The event's invitees_counter."""
+    active = sum(1 for uuid in event.invitee_uuids if state.invitees[uuid].status == "active")
+    return {"total": len(event.invitee_uuids), "active": active, "limit": event.invitee_limit}
+
+
+def event_json(state: SandboxState, event: ScheduledEvent) -> Json:
+    """A scheduled Event resource (cancellation only when canceled)."""
+    host = state.users[event.host_uuid]
+    body: Json = {
+        "uri": state.uri("scheduled_events", event.uuid),
+        "name": event.name,
+        "meeting_notes_plain": None,
+        "meeting_notes_html": None,
+        "status": event.status,
+        "start_time": iso(event.start),
+        "end_time": iso(event.end),
+        "event_type": state.uri("event_types", event.event_type_uuid),
+        "location": dict(LOCATION),
+        "invitees_counter": invitees_counter(state, event),
+        "created_at": iso(event.created_at),
+        "updated_at": iso(event.updated_at),
+        "event_memberships": [
+            {
+                "user": state.uri("users", host.uuid),
+                "user_email": host.email,
+                "user_name": host.name,
+            }
+        ],
+        "event_guests": [],
+        "calendar_event": None,
+    }
+    if event.cancellation is not None:
+        body["cancellation"] = cancellation_json(event.cancellation)
+    return body
+
+
+def tracking_json(invitee: Invitee) -> Json:
+    """The invitee's tracking object (all keys present)."""
+    given = invitee.tracking or {}
+    return {key: given.get(key) for key in TRACKING_KEYS}
+
+
+def invitee_json(state: SandboxState, invitee: Invitee) -> Json:
+    """An Invitee resource (cancellation only when canceled)."""
+    body: Json = {
+        "uri": state.invitee_uri(invitee),
+        "email": invitee.email,
+        "first_name": invitee.first_name,
+        "last_name": invitee.last_name,
+        "name": invitee.name,
+        "status": invitee.status,
+        "questions_and_answers": [dict(item) for item in invitee.questions],
+        "timezone": invitee.timezone,
+        "event": state.uri("scheduled_events", invitee.event_uuid),
+        "created_at": iso(invitee.created_at),
+        "updated_at": iso(invitee.updated_at),
+        "tracking": tracking_json(invitee),
+        "text_reminder_number": invitee.text_reminder_number,
+        "rescheduled": invitee.rescheduled,
+        "old_invitee": state.invitee_uri_by_id(invitee.old_invitee_uuid),
+        "new_invitee": state.invitee_uri_by_id(invitee.new_invitee_uuid),
+        "cancel_url": f"{SCHEDULING_HOST}/cancellations/{invitee.uuid}",
+        "reschedule_url": f"{SCHEDULING_HOST}/reschedulings/{invitee.uuid}",
+        "routing_form_submission": None,
+        "payment": None,
+        "no_show": no_show_json(state, invitee),
+        "reconfirmation": None,
+        "scheduling_method": None,
+        "invitee_scheduled_by": None,
+    }
+    if invitee.cancellation is not None:
+        body["cancellation"] = cancellation_json(invitee.cancellation)
+    return body
+
+
+def no_show_json(state: SandboxState, invitee: Invitee) -> Json | None:
+    """The invitee's no_show object, or None."""
+    if invitee.no_show is None:
+        return None
+    return {
+        "uri": state.uri("invitee_no_shows", invitee.no_show.uuid),
+        "created_at": iso(invitee.no_show.created_at),
+    }
+
+
+def invitee_payload(state: SandboxState, invitee: Invitee) -> Json:
+    """Webhook payload of invitee.* / invitee_no_show.*: the invitee plus its event."""
+    body = invitee_json(state, invitee)
+    body["scheduled_event"] = event_json(state, state.events[invitee.event_uuid])
+    return body
+
+
+def subscription_json(state: SandboxState, sub: WebhookSubscription) -> Json:
+    """A WebhookSubscription resource (signing key is write-only)."""
+    return {
+        "uri": state.uri("webhook_subscriptions", sub.uuid),
+        "callback_url": sub.callback_url,
+        "created_at": iso(sub.created_at),
+        "updated_at": iso(sub.updated_at),
+        "retry_started_at": iso(sub.retry_started_at) if sub.retry_started_at else None,
+        "state": sub.state,
+        "events": list(sub.events),
+        "scope": sub.scope,
+        "organization": state.uri("organizations", sub.org_uuid),
+        "user": state.uri("users", sub.user_uuid) if sub.user_uuid else None,
+        "group": sub.group,
+        "creator": state.uri("users", sub.creator_uuid),
+    }
