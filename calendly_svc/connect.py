@@ -17,7 +17,7 @@ from calendly_svc.calendly.oauth import TokenGrant
 from calendly_svc.calendly.tokens import StaticToken, TokenSource, encrypt_grant
 from calendly_svc.crypto import pkce_challenge, random_token, sha256
 from calendly_svc.deps import Deps
-from calendly_svc.errors import BadRequest, NotFound, Unprocessable
+from calendly_svc.errors import BadRequest, Unprocessable, not_connected
 from calendly_svc.event_types import refresh_event_types
 
 log = structlog.get_logger(__name__)
@@ -181,7 +181,7 @@ async def live_integration(deps: Deps, user_id: int) -> queries.Integration:
     async with deps.pool.acquire() as conn:
         integration = await queries.get_integration_by_user(conn, user_id)
     if integration is None or integration.status == "disconnected":
-        raise NotFound("no Calendly account is connected", code="not_connected")
+        raise not_connected()
     return integration
 
 

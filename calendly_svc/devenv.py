@@ -33,10 +33,10 @@ def _kept_secret(path: Path, make: Any) -> tuple[str, bool]:
 
 def start_embedded_postgres(directory: Path) -> Any:
     """A real PostgreSQL from the pgserver wheel, stopped when the process exits."""
-    import pgserver  # dev-only dependency: imported only here
-
     directory.mkdir(parents=True, exist_ok=True)
+    # platformdirs (used by pgserver) warns when this is unset, as it is for root shells and CI
     os.environ.setdefault("XDG_RUNTIME_DIR", str(directory.parent))
+    import pgserver  # dev-only dependency: imported only here
     return pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
 
 

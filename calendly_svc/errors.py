@@ -66,3 +66,8 @@ class Unavailable(ServiceError):
 
     status = 503
     code = "service_unavailable"
+
+
+def not_connected() -> NotFound:
+    """The caller has no live Calendly integration."""
+    return NotFound("no Calendly account is connected", code="not_connected")

@@ -70,5 +70,5 @@ def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "pgserver"):
+    for noisy in ("aiohttp.access", "pgserver", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,7 +12,7 @@ from calendly_svc.api.middleware import classify
 from calendly_svc.api.validation import body, path_int, query
 from calendly_svc.api.views import event_type_view, integration_view, status_view
 from calendly_svc.deps import Deps
-from calendly_svc.errors import BadRequest, ServiceError
+from calendly_svc.errors import BadRequest, not_connected
 from calendly_svc.keys import DEPS, USER_ID
 
 routes = web.RouteTableDef()
@@ -91,29 +91,25 @@ async def get_integration(request: web.Request) -> web.Response:
 async def toggle(request: web.Request) -> web.Response:
     """Turn syncing on or off."""
     data = await body(request, schemas.ToggleBody)
-    deps = _deps(request)
-    await connect.live_integration(deps, request[USER_ID])
-    async with deps.pool.acquire() as conn:
+    async with _deps(request).pool.acquire() as conn:
         integration = await queries.set_sync_enabled(conn, request[USER_ID], data.sync_enabled)
-    return web.json_response(integration_view(_present(integration)))
+    return _integration_response(integration)
 
 
 @routes.put(f"{PREFIX}/integration/sync-settings")
 async def sync_settings(request: web.Request) -> web.Response:
     """Change any subset of the sync settings."""
     data = await body(request, schemas.SyncSettingsBody)
-    deps = _deps(request)
-    await connect.live_integration(deps, request[USER_ID])
-    async with deps.pool.acquire() as conn:
+    async with _deps(request).pool.acquire() as conn:
         integration = await queries.update_sync_settings(conn, request[USER_ID], data.changes())
-    return web.json_response(integration_view(_present(integration)))
+    return _integration_response(integration)
 
 
-def _present(integration: queries.Integration | None) -> queries.Integration:
-    """The row an update returned; it vanishes only if disconnected meanwhile."""
+def _integration_response(integration: queries.Integration | None) -> web.Response:
+    """The updated integration; None means there is no live one to update."""
     if integration is None:
-        raise ServiceError("the integration changed concurrently; retry", code="conflict")
-    return integration
+        raise not_connected()
+    return web.json_response(integration_view(integration))
 
 
 @routes.delete(f"{PREFIX}/integration")

@@ -78,8 +78,10 @@ class TokenManager:
         """A token source bound to one integration."""
         return IntegrationTokens(self, integration.id, integration.calendly_user_uri)
 
-    def _usable(self, row: queries.Integration, rejected: str | None) -> str | None:
+    def _usable(self, row: queries.Integration | None, rejected: str | None) -> str | None:
         """The stored access token if it is fresh and not the one just rejected."""
+        if row is None:
+            raise NeedsReauth("integration not found")
         if row.status != "active" or row.access_token_enc is None:
             raise NeedsReauth(row.status_reason or f"integration is {row.status}")
         if row.token_expires_at is None or row.token_expires_at - self._margin <= datetime.now(UTC):
@@ -91,8 +93,6 @@ class TokenManager:
         """A fresh access token, refreshing at most once however many callers ask."""
         async with self._pool.acquire() as conn:
             row = await queries.get_integration(conn, integration_id)
-        if row is None:
-            raise NeedsReauth("integration not found")
         token = self._usable(row, rejected)
         if token is not None:
             return token
@@ -105,11 +105,10 @@ class TokenManager:
         failure: CalendlyAuthError | None = None
         async with self._pool.acquire() as conn, conn.transaction():
             row = await queries.lock_integration(conn, integration_id)
-            if row is None:
-                raise NeedsReauth("integration not found")
             token = self._usable(row, rejected)
             if token is not None:
                 return token
+            assert row is not None
             assert row.refresh_token_enc is not None
             try:
                 grant = await self._oauth.refresh(self._cipher.decrypt(row.refresh_token_enc))
