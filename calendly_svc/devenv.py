@@ -37,6 +37,7 @@ def start_embedded_postgres(directory: Path) -> Any:
     # platformdirs (used by pgserver) warns when this is unset, as it is for root shells and CI
     os.environ.setdefault("XDG_RUNTIME_DIR", str(directory.parent))
     import pgserver  # dev-only dependency: imported only here
+
     return pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
 
 
