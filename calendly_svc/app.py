@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from calendly_svc.api import health, integration
+from calendly_svc.api import appointments, health, integration, webhooks
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
@@ -17,8 +17,17 @@ from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.db import create_pool, migration_ids
 from calendly_svc.deps import Deps
-from calendly_svc.keys import CIPHER, DB_POOL, DEPS, EXPECTED_MIGRATIONS, HTTP_SESSION, SETTINGS
+from calendly_svc.keys import (
+    CIPHER,
+    DB_POOL,
+    DEPS,
+    EXPECTED_MIGRATIONS,
+    HTTP_SESSION,
+    SETTINGS,
+    WORKER,
+)
 from calendly_svc.settings import Settings
+from calendly_svc.worker import Worker, inbox_queue, outbox_queue, run_until_stopped
 
 log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -62,6 +71,19 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The background worker, started last and stopped first."""
+    if not app[SETTINGS].worker_enabled:
+        yield
+        return
+    deps = app[DEPS]
+    worker = Worker(deps, [inbox_queue(deps), outbox_queue(deps)])
+    app[WORKER] = worker
+    stop = await run_until_stopped(worker, app[SETTINGS].worker_shutdown_grace_seconds)
+    yield
+    await stop()
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; resources open and close with its lifecycle."""
     app = web.Application(
@@ -73,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     app[EXPECTED_MIGRATIONS] = migration_ids()
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_http_ctx)
-    app.add_routes(health.routes)
-    app.add_routes(integration.routes)
+    app.cleanup_ctx.append(_worker_ctx)
+    for module in (health, integration, webhooks, appointments):
+        app.add_routes(module.routes)
     return app

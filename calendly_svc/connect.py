@@ -185,6 +185,15 @@ async def live_integration(deps: Deps, user_id: int) -> queries.Integration:
     return integration
 
 
+async def any_integration(deps: Deps, user_id: int) -> queries.Integration:
+    """The user's integration in any status (its logs outlive a disconnect)."""
+    async with deps.pool.acquire() as conn:
+        integration = await queries.get_integration_by_user(conn, user_id)
+    if integration is None:
+        raise not_connected()
+    return integration
+
+
 async def disconnect(deps: Deps, user_id: int) -> None:
     """Remove the subscription, revoke the tokens, forget the secrets; keep the row."""
     integration = await live_integration(deps, user_id)

@@ -9,12 +9,14 @@ from aiohttp import web
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.deps import Deps
 from calendly_svc.settings import Settings
+from calendly_svc.worker import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 CIPHER = web.AppKey("cipher", SecretCipher)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 DEPS = web.AppKey("deps", Deps)
+WORKER = web.AppKey("worker", Worker)
 EXPECTED_MIGRATIONS = web.AppKey("expected_migrations", frozenset)
 
 USER_ID = web.RequestKey("user_id", int)

@@ -75,6 +75,7 @@ class Integration:
     disconnected_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    routing_forms_webhook: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,3 +310,556 @@ async def update_event_type_mapping(
         "service_id" in changes, changes.get("service_id"),
         changes.get("is_active"), changes.get("auto_create_appointment"),
     )  # fmt: skip
+
+
+async def mark_event_type_removed(conn: Conn, integration_id: int, uri: str) -> None:
+    """Calendly deleted this event type."""
+    await conn.execute(_sql("mark_event_type_removed"), integration_id, uri)
+
+
+async def get_event_type_by_uri(conn: Conn, integration_id: int, uri: str) -> EventType | None:
+    """The event type with this Calendly URI."""
+    return await _fetch_one(conn, EventType, "get_event_type_by_uri", integration_id, uri)
+
+
+# --- webhook inbox ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A delivery as stored in the inbox, and what became of it."""
+
+    id: int
+    integration_id: int
+    event: str
+    dedup_key: str
+    payload_uri: str | None
+    calendly_created_at: datetime | None
+    headers: dict[str, Any]
+    body: dict[str, Any]
+    status: str
+    reason: str | None
+    error: str | None
+    attempts: int
+    duplicates: int
+    run_after: datetime
+    locked_by: str | None
+    locked_at: datetime | None
+    received_at: datetime
+    processed_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewWebhookEvent:
+    """A verified delivery about to be stored."""
+
+    integration_id: int
+    event: str
+    dedup_key: str
+    payload_uri: str | None
+    calendly_created_at: datetime | None
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    """Id of a row an insert-or-count wrote, and whether it was new."""
+
+    id: int
+    inserted: bool
+
+
+async def insert_webhook_event(conn: Conn, event: NewWebhookEvent) -> Inserted:
+    """Store a delivery; a redelivery only counts as a duplicate."""
+    row = await _fetch_one(conn, Inserted, "insert_webhook_event", *_values(event))
+    assert row is not None
+    return row
+
+
+async def notify(conn: Conn, channel: str, payload: str = "") -> None:
+    """NOTIFY, delivered when the transaction commits."""
+    await conn.execute(_sql("notify"), channel, payload)
+
+
+async def claim_webhook_events(
+    conn: Conn, worker: str, limit: int, lease_seconds: float
+) -> list[WebhookEvent]:
+    """Lease due rows (and rows whose lease ran out), oldest first."""
+    return await _fetch_all(
+        conn, WebhookEvent, "claim_webhook_events", worker, limit, lease_seconds
+    )
+
+
+async def heartbeat_webhook_events(conn: Conn, worker: str, ids: list[int]) -> None:
+    """Extend the leases this worker holds."""
+    await conn.execute(_sql("heartbeat_webhook_events"), worker, ids)
+
+
+async def finish_webhook_event(
+    conn: Conn, event_id: int, worker: str, status: str, reason: str | None
+) -> bool:
+    """Mark processed/ignored; False when the lease was lost to another worker."""
+    result = await conn.execute(_sql("finish_webhook_event"), event_id, worker, status, reason)
+    return bool(result == "UPDATE 1")
+
+
+async def fail_webhook_event(
+    conn: Conn, event_id: int, worker: str, error: str, max_attempts: int, delay: float
+) -> str | None:
+    """Schedule a retry or give up; returns the new status (None if the lease was lost)."""
+    status: str | None = await conn.fetchval(
+        _sql("fail_webhook_event"), event_id, worker, error, max_attempts, delay
+    )
+    return status
+
+
+async def release_webhook_events(conn: Conn, worker: str) -> None:
+    """Give back every row this worker still holds."""
+    await conn.execute(_sql("release_webhook_events"), worker)
+
+
+async def list_webhook_events(
+    conn: Conn, integration_id: int, status: str | None, event: str | None,
+    before_id: int | None, limit: int,
+) -> list[WebhookEvent]:  # fmt: skip
+    """The webhook log, newest first."""
+    return await _fetch_all(
+        conn, WebhookEvent, "list_webhook_events", integration_id, status, event, before_id, limit
+    )
+
+
+async def get_webhook_event(conn: Conn, event_id: int, integration_id: int) -> WebhookEvent | None:
+    """One logged delivery of this integration."""
+    return await _fetch_one(conn, WebhookEvent, "get_webhook_event", event_id, integration_id)
+
+
+async def replay_webhook_event(
+    conn: Conn, event_id: int, integration_id: int
+) -> WebhookEvent | None:
+    """Queue a delivery again; None if unknown or being processed right now."""
+    return await _fetch_one(conn, WebhookEvent, "replay_webhook_event", event_id, integration_id)
+
+
+# --- invitees, appointments, clients ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InviteeState:
+    """One invitee's state as Calendly reported it, with its scheduled event's details."""
+
+    uri: str
+    event_uri: str
+    event_type_uri: str | None
+    status: str
+    rescheduled: bool
+    old_invitee_uri: str | None
+    new_invitee_uri: str | None
+    email: str | None
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    text_reminder_number: str | None
+    timezone: str | None
+    questions_and_answers: list[Any]
+    cancellation: dict[str, Any] | None
+    no_show: bool
+    start_time: datetime | None
+    end_time: datetime | None
+    location: dict[str, Any] | None
+    cancel_url: str | None
+    reschedule_url: str | None
+    routing_form_submission_uri: str | None
+    calendly_created_at: datetime | None
+    calendly_updated_at: datetime
+    event_updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInvitee:
+    """A stored invitee snapshot."""
+
+    integration_id: int
+    uri: str
+    appointment_id: int | None
+    event_uri: str
+    event_type_uri: str | None
+    status: str
+    rescheduled: bool
+    old_invitee_uri: str | None
+    new_invitee_uri: str | None
+    email: str | None
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    text_reminder_number: str | None
+    timezone: str | None
+    questions_and_answers: list[Any]
+    cancellation: dict[str, Any] | None
+    no_show: bool
+    start_time: datetime | None
+    end_time: datetime | None
+    location: dict[str, Any] | None
+    cancel_url: str | None
+    reschedule_url: str | None
+    routing_form_submission_uri: str | None
+    calendly_created_at: datetime | None
+    calendly_updated_at: datetime
+    event_updated_at: datetime | None
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A booking as the main app sees it."""
+
+    id: int
+    user_id: int
+    integration_id: int
+    event_type_id: int | None
+    service_id: int | None
+    client_id: int | None
+    confirmation: str
+    status: str
+    no_show: bool
+    start_time: datetime
+    end_time: datetime
+    timezone: str | None
+    location: dict[str, Any] | None
+    questions_and_answers: list[Any]
+    cancellation: dict[str, Any] | None
+    reschedule_count: int
+    history: list[Any]
+    calendly_event_uri: str
+    calendly_invitee_uri: str
+    cancel_url: str | None
+    reschedule_url: str | None
+    merged_into: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """Columns of an appointment being created."""
+
+    user_id: int
+    integration_id: int
+    event_type_id: int | None
+    service_id: int | None
+    client_id: int | None
+    confirmation: str
+    status: str
+    no_show: bool
+    start_time: datetime
+    end_time: datetime
+    timezone: str | None
+    location: dict[str, Any] | None
+    questions_and_answers: list[Any]
+    cancellation: dict[str, Any] | None
+    reschedule_count: int
+    history: list[Any]
+    calendly_event_uri: str
+    calendly_invitee_uri: str
+    cancel_url: str | None
+    reschedule_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentChange:
+    """The projected columns an apply may change."""
+
+    client_id: int | None
+    status: str
+    no_show: bool
+    start_time: datetime
+    end_time: datetime
+    timezone: str | None
+    location: dict[str, Any] | None
+    questions_and_answers: list[Any]
+    cancellation: dict[str, Any] | None
+    reschedule_count: int
+    history: list[Any]
+    calendly_event_uri: str
+    calendly_invitee_uri: str
+    cancel_url: str | None
+    reschedule_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A client of the professional."""
+
+    id: int
+    user_id: int
+    email: str
+    email_normalized: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    timezone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientWrite(Client):
+    """A client row an upsert returned."""
+
+    inserted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClientData:
+    """What an invitee tells about its client."""
+
+    user_id: int
+    email: str
+    email_normalized: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    timezone: str | None
+
+
+def _values(item: Any) -> list[Any]:
+    """A dataclass's field values in declaration order, as query arguments."""
+    return [getattr(item, f.name) for f in dataclasses.fields(item)]
+
+
+async def lock_integration_apply(conn: Conn, integration_id: int) -> None:
+    """Take the integration's apply lock until the transaction ends."""
+    await conn.execute(_sql("lock_integration_apply"), integration_id)
+
+
+async def upsert_invitee(conn: Conn, integration_id: int, state: InviteeState) -> bool:
+    """Store the snapshot unless a newer one is stored; True when written."""
+    rows = await conn.fetch(_sql("upsert_invitee"), integration_id, *_values(state))
+    return bool(rows)
+
+
+async def find_chain_appointments(conn: Conn, integration_id: int, uris: list[str]) -> list[int]:
+    """Appointments holding any invitee linked to these URIs."""
+    rows = await conn.fetch(_sql("find_chain_appointments"), integration_id, uris)
+    return [row["appointment_id"] for row in rows]
+
+
+async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
+    """Row-lock appointments in id order."""
+    return await _fetch_all(conn, Appointment, "lock_appointments", ids)
+
+
+async def attach_invitees(
+    conn: Conn, integration_id: int, uri: str, appointment_id: int, merged: list[int]
+) -> None:
+    """Attach the invitee (and the invitees of merged appointments) to the appointment."""
+    await conn.execute(_sql("attach_invitees"), integration_id, uri, appointment_id, merged)
+
+
+async def mark_appointments_merged(conn: Conn, ids: list[int], target: int) -> list[Appointment]:
+    """Retire appointments found to be the same booking as the target."""
+    return await _fetch_all(conn, Appointment, "mark_appointments_merged", ids, target)
+
+
+async def chain_invitees(conn: Conn, appointment_id: int) -> list[StoredInvitee]:
+    """Every invitee snapshot of one appointment."""
+    return await _fetch_all(conn, StoredInvitee, "chain_invitees", appointment_id)
+
+
+async def insert_appointment(conn: Conn, appointment: NewAppointment) -> Appointment:
+    """Create an appointment."""
+    row = await _fetch_one(conn, Appointment, "insert_appointment", *_values(appointment))
+    assert row is not None
+    return row
+
+
+async def update_appointment(
+    conn: Conn, appointment_id: int, change: AppointmentChange
+) -> Appointment | None:
+    """Write the projection; None when nothing differs."""
+    return await _fetch_one(
+        conn, Appointment, "update_appointment", appointment_id, *_values(change)
+    )
+
+
+async def get_appointment(conn: Conn, appointment_id: int, user_id: int) -> Appointment | None:
+    """One of the user's appointments."""
+    return await _fetch_one(conn, Appointment, "get_appointment", appointment_id, user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentFilter:
+    """GET /appointments filters and keyset position."""
+
+    status: str | None
+    start_from: datetime | None
+    start_to: datetime | None
+    updated_after: datetime | None
+    before_updated_at: datetime | None
+    before_id: int | None
+    limit: int
+
+
+async def list_appointments(
+    conn: Conn, user_id: int, filters: AppointmentFilter
+) -> list[Appointment]:
+    """The user's appointments, newest change first."""
+    return await _fetch_all(conn, Appointment, "list_appointments", user_id, *_values(filters))
+
+
+async def appointment_by_invitee(
+    conn: Conn, integration_id: int, invitee_uri: str
+) -> Appointment | None:
+    """The appointment an invitee belongs to."""
+    return await _fetch_one(
+        conn, Appointment, "appointment_by_invitee", integration_id, invitee_uri
+    )
+
+
+async def upsert_client(conn: Conn, data: ClientData) -> ClientWrite:
+    """Create the client or fill its missing fields."""
+    row = await _fetch_one(conn, ClientWrite, "upsert_client", *_values(data))
+    assert row is not None
+    return row
+
+
+async def fill_client(conn: Conn, data: ClientData) -> ClientWrite | None:
+    """Fill an existing client's missing fields; None when there is no such client."""
+    return await _fetch_one(conn, ClientWrite, "fill_client", *_values(data))
+
+
+async def get_clients(conn: Conn, ids: list[int]) -> list[Client]:
+    """Clients by id."""
+    return await _fetch_all(conn, Client, "get_clients", ids)
+
+
+async def list_clients(
+    conn: Conn, user_id: int, email: str | None, after_id: int | None, limit: int
+) -> list[Client]:
+    """The user's clients in id order."""
+    return await _fetch_all(conn, Client, "list_clients", user_id, email, after_id, limit)
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A notification to the main app."""
+
+    id: int
+    user_id: int
+    appointment_id: int
+    type: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    run_after: datetime
+    locked_by: str | None
+    locked_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+async def insert_outbox(
+    conn: Conn, user_id: int, appointment_id: int, kind: str, payload: dict[str, Any]
+) -> None:
+    """Queue a notification in the caller's transaction."""
+    await conn.execute(_sql("insert_outbox"), user_id, appointment_id, kind, payload)
+
+
+async def claim_outbox(
+    conn: Conn, worker: str, limit: int, lease_seconds: float
+) -> list[OutboxRow]:
+    """Lease the next notification of each appointment."""
+    return await _fetch_all(conn, OutboxRow, "claim_outbox", worker, limit, lease_seconds)
+
+
+async def heartbeat_outbox(conn: Conn, worker: str, ids: list[int]) -> None:
+    """Extend this worker's outbox leases."""
+    await conn.execute(_sql("heartbeat_outbox"), worker, ids)
+
+
+async def finish_outbox(conn: Conn, row_id: int, worker: str) -> bool:
+    """Mark delivered; False when the lease was lost."""
+    return bool(await conn.execute(_sql("finish_outbox"), row_id, worker) == "UPDATE 1")
+
+
+async def fail_outbox(
+    conn: Conn, row_id: int, worker: str, error: str, max_attempts: int, delay: float
+) -> str | None:
+    """Schedule a retry or give up."""
+    status: str | None = await conn.fetchval(
+        _sql("fail_outbox"), row_id, worker, error, max_attempts, delay
+    )
+    return status
+
+
+async def release_outbox(conn: Conn, worker: str) -> None:
+    """Give back this worker's outbox leases."""
+    await conn.execute(_sql("release_outbox"), worker)
+
+
+# --- routing forms and organization subscriptions ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingFormSubmission:
+    """A routing form submission as delivered."""
+
+    uri: str
+    routing_form_uri: str | None
+    submitter_uri: str | None
+    submitter_type: str | None
+    questions_and_answers: list[Any]
+    tracking: dict[str, Any] | None
+    result: dict[str, Any] | None
+    calendly_created_at: datetime | None
+    calendly_updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationWebhook:
+    """The organization-scope subscription of one Calendly organization."""
+
+    organization_uri: str
+    integration_id: int | None
+    webhook_uri: str | None
+    webhook_url: str | None
+    state: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+async def insert_routing_form_submission(
+    conn: Conn, integration_id: int, submission: RoutingFormSubmission
+) -> None:
+    """Store a submission (once)."""
+    await conn.execute(_sql("insert_routing_form_submission"), integration_id, *_values(submission))
+
+
+async def claim_organization_webhook(
+    conn: Conn, organization_uri: str, integration_id: int
+) -> OrganizationWebhook | None:
+    """Become the creator of the organization's subscription; None when one is active."""
+    return await _fetch_one(
+        conn, OrganizationWebhook, "claim_organization_webhook", organization_uri, integration_id
+    )
+
+
+async def set_organization_webhook(
+    conn: Conn, organization_uri: str, uri: str | None, url: str | None, state: str,
+    error: str | None,
+) -> None:  # fmt: skip
+    """Record the organization subscription's outcome."""
+    await conn.execute(_sql("set_organization_webhook"), organization_uri, uri, url, state, error)
+
+
+async def set_routing_forms_webhook(conn: Conn, integration_id: int, state: str) -> None:
+    """Record whether routing form events reach this integration."""
+    await conn.execute(_sql("set_routing_forms_webhook"), integration_id, state)

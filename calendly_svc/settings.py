@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     calendly_max_reset_wait_seconds: float = Field(default=120.0, gt=0)
     token_refresh_margin_seconds: int = Field(default=300, ge=0)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60)
+    webhook_max_age_seconds: float = Field(default=180.0, gt=0)
+    webhook_max_future_seconds: float = Field(default=60.0, ge=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    worker_enabled: bool = True
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=5.0, gt=0)
+    worker_batch_size: int = Field(default=20, ge=1)
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    main_app_webhook_url: str | None = None
+    main_app_webhook_secret: SecretStr | None = None
+    outbox_max_attempts: int = Field(default=25, ge=1)
+    outbox_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod
@@ -71,7 +86,7 @@ class Settings(BaseSettings):
         """Comma-separated list, possibly empty."""
         return _split_commas(value)
 
-    @field_validator("oauth_success_redirect_url", mode="before")
+    @field_validator("oauth_success_redirect_url", "main_app_webhook_url", mode="before")
     @classmethod
     def _optional_url(cls, value: object) -> object:
         """An empty value means unset; anything else must be an http(s) URL."""
@@ -106,6 +121,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _notification_secret(self) -> Settings:
+        """Notifications are always signed: a URL needs its secret."""
+        if self.main_app_webhook_url and not self.main_app_webhook_secret:
+            raise ValueError("MAIN_APP_WEBHOOK_SECRET is required with MAIN_APP_WEBHOOK_URL")
+        return self
+
     @property
     def oauth_callback_url(self) -> str:
         """The browser callback registered as the default OAuth redirect URI."""
@@ -125,13 +147,13 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line naming each bad setting by its environment variable."""
     parts = []
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        name = str(item["loc"][0]).upper() if item["loc"] else ""
         reason = (
             "is required"
             if item["type"] == "missing"
             else item["msg"].removeprefix("Value error, ")
         )
-        parts.append(f"{name}: {reason}")
+        parts.append(f"{name}: {reason}" if name else reason)
     return "; ".join(parts)
 
 

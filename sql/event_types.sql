@@ -50,3 +50,7 @@ SET service_id = CASE WHEN $3::boolean THEN $4::bigint ELSE service_id END,
     updated_at = now()
 WHERE id = $1::bigint AND integration_id = $2::bigint AND removed_at IS NULL
 RETURNING *;
+
+-- name: mark_event_type_removed
+UPDATE event_types SET removed_at = now(), active = false, updated_at = now()
+WHERE integration_id = $1::bigint AND calendly_event_type_uri = $2::text AND removed_at IS NULL;

@@ -109,7 +109,7 @@ async def test_reconnect_clears_needs_reauth(api: Api, control: Sandbox) -> None
 
 def _client(deps: Deps, limiters: RateLimiters, **retry: float) -> CalendlyClient:
     """A client on the app's session with its own limiter and retry policy."""
-    session = deps.calendly._session
+    session = deps.calendly.session
     return CalendlyClient(session, deps.calendly.api_base_url, limiters, RetryPolicy(**retry))
 
 

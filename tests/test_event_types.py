@@ -32,9 +32,9 @@ async def test_refresh_counts_added_updated_removed(api: Api, control: Sandbox) 
         "POST", "/_sandbox/event_types", {"user": user, "name": "B", "duration": 45}
     )
     first_status, first = await api.call("POST", "/event-types/refresh")
-    await control.call("PATCH", f"/_sandbox/event_types/{a['resource']['uri'].rsplit('/', 1)[1]}",
-                       {"name": "A2"})  # fmt: skip
-    await control.call("DELETE", f"/_sandbox/event_types/{b['resource']['uri'].rsplit('/', 1)[1]}")
+    a_id, b_id = (x["resource"]["uri"].rsplit("/", 1)[1] for x in (a, b))
+    await control.call("PATCH", f"/_sandbox/event_types/{a_id}", {"name": "A2", "deliver": False})
+    await control.call("DELETE", f"/_sandbox/event_types/{b_id}", {"deliver": False})
     _, second = await api.call("POST", "/event-types/refresh")
     _, third = await api.call("POST", "/event-types/refresh")
     assert first_status == 200
@@ -49,9 +49,8 @@ async def test_refresh_counts_added_updated_removed(api: Api, control: Sandbox) 
 async def test_refresh_reads_every_page(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
     for n in range(149):
-        await control.call("POST", "/_sandbox/event_types",
-                           {"user": integration["calendly_user_uri"], "name": f"T{n:03}",
-                            "duration": 30})  # fmt: skip
+        body = {"user": integration["calendly_user_uri"], "name": f"T{n:03}", "duration": 30}
+        await control.call("POST", "/_sandbox/event_types", body | {"deliver": False})
     before = await control.count("GET", "/event_types")
     status, body = await api.call("POST", "/event-types/refresh")
     pages = await control.count("GET", "/event_types") - before

@@ -10,10 +10,10 @@ from calendly_svc import connect, event_types, queries
 from calendly_svc.api import schemas
 from calendly_svc.api.middleware import classify
 from calendly_svc.api.validation import body, path_int, query
-from calendly_svc.api.views import event_type_view, integration_view, status_view
 from calendly_svc.deps import Deps
 from calendly_svc.errors import BadRequest, not_connected
 from calendly_svc.keys import DEPS, USER_ID
+from calendly_svc.views import event_type_view, integration_view, status_view
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"

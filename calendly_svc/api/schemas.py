@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Id = Annotated[int, Field(gt=0, lt=2**63)]
 
@@ -81,3 +81,37 @@ class MappingBody(Partial):
     service_id: Id | None = None
     is_active: bool | None = None
     auto_create_appointment: bool | None = None
+
+
+Limit = Annotated[int, Field(ge=1, le=200)]
+
+
+class AppointmentsQuery(BaseModel):
+    """GET /appointments."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    status: Literal["pending", "confirmed", "canceled"] | None = None
+    start_from: AwareDatetime | None = Field(default=None, alias="from")
+    start_to: AwareDatetime | None = Field(default=None, alias="to")
+    updated_after: AwareDatetime | None = None
+    limit: Limit = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ClientsQuery(BaseModel):
+    """GET /clients."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    limit: Limit = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class WebhookEventsQuery(BaseModel):
+    """GET /webhook-events."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["received", "processing", "processed", "ignored", "failed"] | None = None
+    event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    limit: Limit = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None

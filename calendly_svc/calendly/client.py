@@ -60,7 +60,7 @@ class CalendlyClient:
         self, session: aiohttp.ClientSession, api_base_url: str, limiters: RateLimiters,
         retry: RetryPolicy | None = None, timeout: float = 30.0,
     ) -> None:  # fmt: skip
-        self._session = session
+        self.session = session
         self.api_base_url = api_base_url
         self._limits = limiters
         self._retry = retry or RetryPolicy()
@@ -83,7 +83,7 @@ class CalendlyClient:
         """One HTTP exchange; the body is parsed JSON (None when empty)."""
         headers = {"Authorization": f"Bearer {token}"}
         self.calls += 1
-        async with self._session.request(
+        async with self.session.request(
             method, url, params=params, json=json, headers=headers, timeout=self._timeout
         ) as resp:
             raw = await resp.read()

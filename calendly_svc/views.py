@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from calendly_svc.queries import EventType, Integration
+from calendly_svc.queries import Appointment, Client, EventType, Integration, WebhookEvent
 
 
 def iso(value: datetime | None) -> str | None:
@@ -98,4 +98,69 @@ def event_type_view(event_type: EventType) -> dict[str, Any]:
         "is_active": event_type.is_active,
         "auto_create_appointment": event_type.auto_create_appointment,
         "updated_at": iso(event_type.updated_at),
+    }
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """A client."""
+    return {
+        "id": client.id,
+        "name": client.name,
+        "email": client.email,
+        "phone": client.phone,
+        "first_name": client.first_name,
+        "last_name": client.last_name,
+        "timezone": client.timezone,
+        "created_at": iso(client.created_at),
+        "updated_at": iso(client.updated_at),
+    }
+
+
+def _client_summary(client: Client | None) -> dict[str, Any] | None:
+    """The client block embedded in an appointment."""
+    if client is None:
+        return None
+    return {"id": client.id, "name": client.name, "email": client.email, "phone": client.phone}
+
+
+def appointment_view(appointment: Appointment, client: Client | None) -> dict[str, Any]:
+    """An appointment with its client (JSON-ready: it is also stored in the outbox)."""
+    return {
+        "id": appointment.id,
+        "status": appointment.status,
+        "no_show": appointment.no_show,
+        "start_time": iso(appointment.start_time),
+        "end_time": iso(appointment.end_time),
+        "timezone": appointment.timezone,
+        "service_id": appointment.service_id,
+        "event_type_id": appointment.event_type_id,
+        "client": _client_summary(client),
+        "location": appointment.location,
+        "questions_and_answers": appointment.questions_and_answers,
+        "cancellation": appointment.cancellation,
+        "reschedule_count": appointment.reschedule_count,
+        "history": appointment.history,
+        "calendly_event_uri": appointment.calendly_event_uri,
+        "calendly_invitee_uri": appointment.calendly_invitee_uri,
+        "cancel_url": appointment.cancel_url,
+        "reschedule_url": appointment.reschedule_url,
+        "created_at": iso(appointment.created_at),
+        "updated_at": iso(appointment.updated_at),
+    }
+
+
+def webhook_event_view(event: WebhookEvent) -> dict[str, Any]:
+    """One entry of the webhook log."""
+    return {
+        "id": event.id,
+        "event": event.event,
+        "status": event.status,
+        "reason": event.reason,
+        "error": event.error,
+        "attempts": event.attempts,
+        "duplicates": event.duplicates,
+        "payload_uri": event.payload_uri,
+        "calendly_created_at": iso(event.calendly_created_at),
+        "received_at": iso(event.received_at),
+        "processed_at": iso(event.processed_at),
     }

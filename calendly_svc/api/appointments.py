@@ -1,0 +1,79 @@
+"""Appointments and clients as the main app reads them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from calendly_svc import queries
+from calendly_svc.api import schemas
+from calendly_svc.api.pagination import cursor_time, decode_cursor, encode_cursor
+from calendly_svc.api.validation import path_int, query
+from calendly_svc.domain import normalize_email
+from calendly_svc.errors import NotFound
+from calendly_svc.keys import DEPS, USER_ID
+from calendly_svc.views import appointment_view, client_view
+
+routes = web.RouteTableDef()
+PREFIX = "/api/v1/calendly"
+
+
+def _filters(params: schemas.AppointmentsQuery) -> queries.AppointmentFilter:
+    """The query's filters and keyset position."""
+    before_at, before_id = None, None
+    if params.cursor:
+        raw_at, before_id = decode_cursor(params.cursor, (str, int))
+        before_at = cursor_time(raw_at)
+    return queries.AppointmentFilter(
+        status=params.status, start_from=params.start_from, start_to=params.start_to,
+        updated_after=params.updated_after, before_updated_at=before_at, before_id=before_id,
+        limit=params.limit + 1,
+    )  # fmt: skip
+
+
+async def _with_clients(
+    conn: queries.Conn, rows: list[queries.Appointment]
+) -> dict[int, queries.Client]:
+    """The clients of these appointments, by id."""
+    ids = sorted({row.client_id for row in rows if row.client_id is not None})
+    return {client.id: client for client in await queries.get_clients(conn, ids)}
+
+
+@routes.get(f"{PREFIX}/appointments")
+async def list_appointments(request: web.Request) -> web.Response:
+    """The user's appointments, newest change first."""
+    params = query(request, schemas.AppointmentsQuery)
+    async with request.app[DEPS].pool.acquire() as conn:
+        rows = await queries.list_appointments(conn, request[USER_ID], _filters(params))
+        page = rows[: params.limit]
+        clients = await _with_clients(conn, page)
+    items = [appointment_view(r, clients.get(r.client_id or 0)) for r in page]
+    cursor = None
+    if len(rows) > params.limit:
+        cursor = encode_cursor(page[-1].updated_at.isoformat(), page[-1].id)
+    return web.json_response({"items": items, "next_cursor": cursor})
+
+
+@routes.get(f"{PREFIX}/appointments/{{appointment_id}}")
+async def get_appointment(request: web.Request) -> web.Response:
+    """One appointment; another user's is not found."""
+    appointment_id = path_int(request, "appointment_id")
+    async with request.app[DEPS].pool.acquire() as conn:
+        row = await queries.get_appointment(conn, appointment_id, request[USER_ID])
+        if row is None:
+            raise NotFound("appointment not found", code="appointment_not_found")
+        clients = await _with_clients(conn, [row])
+    return web.json_response(appointment_view(row, clients.get(row.client_id or 0)))
+
+
+@routes.get(f"{PREFIX}/clients")
+async def list_clients(request: web.Request) -> web.Response:
+    """The user's clients (optionally by email), in creation order."""
+    params = query(request, schemas.ClientsQuery)
+    after = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
+    async with request.app[DEPS].pool.acquire() as conn:
+        rows = await queries.list_clients(
+            conn, request[USER_ID], normalize_email(params.email), after, params.limit + 1
+        )
+    page = rows[: params.limit]
+    cursor = encode_cursor(page[-1].id) if len(rows) > params.limit else None
+    return web.json_response({"items": [client_view(c) for c in page], "next_cursor": cursor})

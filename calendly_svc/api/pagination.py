@@ -1,0 +1,42 @@
+"""Opaque keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from calendly_svc.errors import BadRequest
+
+
+def encode_cursor(*values: Any) -> str:
+    """An opaque cursor for a keyset position."""
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
+    """The position in a cursor; 400 when it was not made by encode_cursor for this list."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        ok = isinstance(values, list) and len(values) == len(kinds)
+        if ok and all(
+            isinstance(v, k) and not isinstance(v, bool) for v, k in zip(values, kinds, strict=True)
+        ):
+            return list(values)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise BadRequest("the cursor is not valid for this list", code="invalid_cursor")
+
+
+def cursor_time(value: str) -> datetime:
+    """A timezone-aware timestamp taken from a cursor."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise BadRequest("the cursor is not valid for this list", code="invalid_cursor")
+    return parsed

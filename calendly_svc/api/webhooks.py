@@ -1,0 +1,69 @@
+"""Calendly's webhook endpoint, and the webhook log the main app reads."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from calendly_svc import channels, connect, inbox, queries
+from calendly_svc.api import schemas
+from calendly_svc.api.pagination import decode_cursor, encode_cursor
+from calendly_svc.api.validation import path_int, query
+from calendly_svc.errors import Conflict, NotFound
+from calendly_svc.keys import DEPS, USER_ID
+from calendly_svc.views import webhook_event_view
+
+log = structlog.get_logger(__name__)
+routes = web.RouteTableDef()
+PREFIX = "/api/v1/calendly"
+
+
+@routes.post(f"{PREFIX}/webhook")
+async def receive(request: web.Request) -> web.Response:
+    """Verify, store durably, answer; processing happens in the worker."""
+    deps = request.app[DEPS]
+    body = await request.read()
+    integration = await inbox.find_integration(deps, request.query.get("integration"))
+    inbox.check_signature(deps, integration, request.headers.get(inbox.SIGNATURE_HEADER), body)
+    envelope = inbox.parse_envelope(body)
+    written = await inbox.store(deps, inbox.new_event(integration, envelope, dict(request.headers)))
+    log.info("webhook_received", integration_id=integration.id, webhook_event_id=written.id,
+             calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
+    return web.json_response({"id": written.id, "duplicate": not written.inserted})
+
+
+@routes.get(f"{PREFIX}/webhook-events")
+async def list_events(request: web.Request) -> web.Response:
+    """The webhook log: received, processed, ignored, failed, with errors and attempts."""
+    params = query(request, schemas.WebhookEventsQuery)
+    deps = request.app[DEPS]
+    integration = await connect.any_integration(deps, request[USER_ID])
+    before = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
+    async with deps.pool.acquire() as conn:
+        rows = await queries.list_webhook_events(
+            conn, integration.id, params.status, params.event, before, params.limit + 1
+        )
+    page = rows[: params.limit]
+    cursor = encode_cursor(page[-1].id) if len(rows) > params.limit else None
+    return web.json_response(
+        {"items": [webhook_event_view(r) for r in page], "next_cursor": cursor}
+    )
+
+
+@routes.post(f"{PREFIX}/webhook-events/{{event_id}}/replay")
+async def replay(request: web.Request) -> web.Response:
+    """Queue a logged delivery again (e.g. after fixing a mapping or re-enabling sync)."""
+    event_id = path_int(request, "event_id")
+    deps = request.app[DEPS]
+    integration = await connect.any_integration(deps, request[USER_ID])
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await queries.replay_webhook_event(conn, event_id, integration.id)
+        if row is None:
+            exists = await queries.get_webhook_event(conn, event_id, integration.id)
+        else:
+            await queries.notify(conn, channels.INBOX, str(row.id))
+    if row is None:
+        if exists is None:
+            raise NotFound("webhook event not found", code="webhook_event_not_found")
+        raise Conflict("the event is being processed right now", code="event_in_progress")
+    return web.json_response(webhook_event_view(row), status=202)

@@ -1,0 +1,375 @@
+"""Applying the current state of a Calendly invitee to appointments and clients.
+
+Webhooks and syncs both call `apply_invitee`. It keeps the newest snapshot of every invitee and
+recomputes the appointment as a projection of the invitees of one booking (an original booking
+and each reschedule of it, linked by old_invitee/new_invitee), so any arrival order converges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from calendly_svc import channels, queries
+from calendly_svc.event_types import parse_time
+from calendly_svc.queries import Conn
+from calendly_svc.views import appointment_view
+
+EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+class PayloadError(Exception):
+    """The invitee payload lacks something an appointment needs; retrying cannot help."""
+
+
+class Invitee(Protocol):
+    """What a stored snapshot and a fresh state have in common."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def event_uri(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def rescheduled(self) -> bool: ...
+    @property
+    def old_invitee_uri(self) -> str | None: ...
+    @property
+    def new_invitee_uri(self) -> str | None: ...
+    @property
+    def cancellation(self) -> dict[str, Any] | None: ...
+    @property
+    def no_show(self) -> bool: ...
+    @property
+    def start_time(self) -> datetime | None: ...
+    @property
+    def end_time(self) -> datetime | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def location(self) -> dict[str, Any] | None: ...
+    @property
+    def questions_and_answers(self) -> list[Any]: ...
+    @property
+    def cancel_url(self) -> str | None: ...
+    @property
+    def reschedule_url(self) -> str | None: ...
+    @property
+    def calendly_created_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    """What applying needs besides the state: the integration, its mapping, notifications."""
+
+    integration: queries.Integration
+    event_type: queries.EventType | None
+    notify: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """How the inbox row (or sync counter) should record this application."""
+
+    status: str
+    reason: str | None = None
+    appointment_id: int | None = None
+    change: str | None = None
+    client_created: bool = False
+
+
+# --- reading Calendly payloads ------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    """A string field, or None."""
+    return value if isinstance(value, str) else None
+
+
+def invitee_state(invitee: dict[str, Any], event: dict[str, Any]) -> queries.InviteeState:
+    """An invitee and its scheduled event (embedded in webhooks, listed by syncs)."""
+    uri, start, end = invitee.get("uri"), event.get("start_time"), event.get("end_time")
+    if not isinstance(uri, str) or not isinstance(start, str) or not isinstance(end, str):
+        raise PayloadError("the invitee needs a uri and its scheduled_event start and end times")
+    try:
+        created = parse_time(_text(invitee.get("created_at")))
+        updated = parse_time(_text(invitee.get("updated_at"))) or created or datetime.now(UTC)
+        return queries.InviteeState(
+            uri=uri,
+            event_uri=_text(event.get("uri")) or _text(invitee.get("event")) or "",
+            event_type_uri=_text(event.get("event_type")),
+            status=_text(invitee.get("status")) or "active",
+            rescheduled=invitee.get("rescheduled") is True,
+            old_invitee_uri=_text(invitee.get("old_invitee")),
+            new_invitee_uri=_text(invitee.get("new_invitee")),
+            email=_text(invitee.get("email")),
+            name=_text(invitee.get("name")),
+            first_name=_text(invitee.get("first_name")),
+            last_name=_text(invitee.get("last_name")),
+            text_reminder_number=_text(invitee.get("text_reminder_number")),
+            timezone=_text(invitee.get("timezone")),
+            questions_and_answers=_list(invitee.get("questions_and_answers")),
+            cancellation=_dict(invitee.get("cancellation")),
+            no_show=bool(invitee.get("no_show")),
+            start_time=parse_time(start),
+            end_time=parse_time(end),
+            location=_dict(event.get("location")),
+            cancel_url=_text(invitee.get("cancel_url")),
+            reschedule_url=_text(invitee.get("reschedule_url")),
+            routing_form_submission_uri=_text(invitee.get("routing_form_submission")),
+            calendly_created_at=created,
+            calendly_updated_at=updated,
+            event_updated_at=parse_time(_text(event.get("updated_at"))),
+        )
+    except ValueError as exc:
+        raise PayloadError(f"unreadable timestamp: {exc}") from None
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    """An object field, or None."""
+    return value if isinstance(value, dict) else None
+
+
+# --- the projection -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What an appointment shows, derived from the invitees of its booking."""
+
+    current: Invitee
+    canceled: bool
+    reschedule_count: int
+    history: list[dict[str, Any]]
+
+
+def _age(invitee: Invitee | None, uri: str) -> tuple[datetime, str]:
+    """Order invitees by creation (unknown ones first), then URI for determinism."""
+    created = invitee.calendly_created_at if invitee is not None else None
+    return created or EPOCH, uri
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO-8601 for JSON columns."""
+    return value.isoformat() if value else None
+
+
+def _slot(invitee: Invitee | None, uri: str) -> dict[str, Any]:
+    """One earlier time of a rescheduled booking."""
+    return {
+        "calendly_invitee_uri": uri,
+        "calendly_event_uri": invitee.event_uri if invitee else None,
+        "start_time": _iso(invitee.start_time) if invitee else None,
+        "end_time": _iso(invitee.end_time) if invitee else None,
+    }
+
+
+def project(invitees: Sequence[Invitee]) -> Projection:
+    """The current invitee is the newest one no other invitee replaced."""
+    superseded = {i.old_invitee_uri for i in invitees if i.old_invitee_uri}
+    superseded |= {i.uri for i in invitees if i.rescheduled or i.new_invitee_uri}
+    live = [i for i in invitees if i.uri not in superseded]
+    current = max(live or invitees, key=lambda i: _age(i, i.uri))
+    by_uri = {i.uri: i for i in invitees}
+    earlier = sorted(superseded, key=lambda uri: _age(by_uri.get(uri), uri))
+    return Projection(
+        current=current,
+        # a rescheduled invitee is canceled only in name: the booking lives on in its successor
+        canceled=current.status == "canceled" and current.uri not in superseded,
+        reschedule_count=len(superseded),
+        history=[_slot(by_uri.get(uri), uri) for uri in earlier],
+    )
+
+
+def _cancellation(invitee: Invitee) -> dict[str, Any]:
+    """The cancellation block of a canceled appointment."""
+    given = invitee.cancellation or {}
+    return {
+        "canceled_by": given.get("canceled_by"),
+        "reason": given.get("reason"),
+        "canceler_type": given.get("canceler_type"),
+        "canceled_at": given.get("created_at"),
+    }
+
+
+def _change(
+    projection: Projection, confirmation: str, client_id: int | None
+) -> queries.AppointmentChange:
+    """The appointment columns a projection determines."""
+    current = projection.current
+    if current.start_time is None or current.end_time is None:
+        raise PayloadError("the invitee's scheduled event has no start or end time")
+    return queries.AppointmentChange(
+        client_id=client_id,
+        status="canceled" if projection.canceled else confirmation,
+        no_show=current.no_show,
+        start_time=current.start_time,
+        end_time=current.end_time,
+        timezone=current.timezone,
+        location=current.location,
+        questions_and_answers=current.questions_and_answers,
+        cancellation=_cancellation(current) if projection.canceled else None,
+        reschedule_count=projection.reschedule_count,
+        history=projection.history,
+        calendly_event_uri=current.event_uri,
+        calendly_invitee_uri=current.uri,
+        cancel_url=current.cancel_url,
+        reschedule_url=current.reschedule_url,
+    )
+
+
+def change_kind(
+    before: queries.Appointment | None, after: queries.Appointment | None
+) -> str | None:
+    """The notification type of a write (None when nothing changed)."""
+    if after is None:
+        return None
+    if before is None:
+        return "created"
+    if after.reschedule_count > before.reschedule_count:
+        return "rescheduled"
+    if after.status == "canceled" and before.status != "canceled":
+        return "canceled"
+    if after.no_show != before.no_show:
+        return "no_show"
+    return "updated"
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Case- and space-insensitive email identity."""
+    cleaned = (email or "").strip().lower()
+    return cleaned or None
+
+
+def _client_data(user_id: int, state: queries.InviteeState, email: str) -> queries.ClientData:
+    """Client fields from an invitee; the name falls back to `name` without first/last."""
+    split = " ".join(part for part in (state.first_name, state.last_name) if part)
+    return queries.ClientData(
+        user_id=user_id,
+        email=(state.email or "").strip(),
+        email_normalized=email,
+        name=split or state.name,
+        first_name=state.first_name,
+        last_name=state.last_name,
+        phone=state.text_reminder_number,
+        timezone=state.timezone,
+    )
+
+
+async def ensure_client(
+    conn: Conn, integration: queries.Integration, state: queries.InviteeState
+) -> tuple[int | None, bool]:
+    """The invitee's client (created when allowed): (client id, newly created)."""
+    email = normalize_email(state.email)
+    if email is None:
+        return None, False
+    data = _client_data(integration.user_id, state, email)
+    if integration.create_client_if_not_exists:
+        row: queries.ClientWrite | None = await queries.upsert_client(conn, data)
+    else:
+        row = await queries.fill_client(conn, data)
+    return (row.id, row.inserted) if row else (None, False)
+
+
+# --- applying -----------------------------------------------------------------------------------
+
+
+def creation_refusal(event_type: queries.EventType | None) -> str | None:
+    """Why no appointment may be created for a booking of this event type."""
+    if event_type is None:
+        return "event_type_unknown"
+    if not event_type.is_active:
+        return "event_type_inactive"
+    if not event_type.auto_create_appointment:
+        return "auto_create_disabled"
+    return None
+
+
+async def apply_invitee(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) -> ApplyResult:
+    """Apply one invitee state; idempotent, and an older state never overwrites a newer one."""
+    integration_id = ctx.integration.id
+    await queries.lock_integration_apply(conn, integration_id)
+    if not await queries.upsert_invitee(conn, integration_id, state):
+        return ApplyResult("ignored", "stale_state")
+    links = [uri for uri in (state.uri, state.old_invitee_uri, state.new_invitee_uri) if uri]
+    found = await queries.find_chain_appointments(conn, integration_id, links)
+    if not found:
+        return await _create(conn, ctx, state)
+    return await _update(conn, ctx, state, found)
+
+
+async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) -> ApplyResult:
+    """A booking seen for the first time."""
+    refusal = creation_refusal(ctx.event_type)
+    if refusal is not None:
+        return ApplyResult("ignored", refusal)
+    assert ctx.event_type is not None
+    client_id, client_created = await ensure_client(conn, ctx.integration, state)
+    confirmation = "confirmed" if ctx.integration.auto_confirm_bookings else "pending"
+    change = _change(project([state]), confirmation, client_id)
+    service_id = ctx.event_type.service_id or ctx.integration.default_service_id
+    appointment = await queries.insert_appointment(conn, queries.NewAppointment(
+        user_id=ctx.integration.user_id, integration_id=ctx.integration.id,
+        event_type_id=ctx.event_type.id, service_id=service_id, confirmation=confirmation,
+        **_fields(change),
+    ))  # fmt: skip
+    await queries.attach_invitees(conn, ctx.integration.id, state.uri, appointment.id, [])
+    await _notify(conn, ctx, None, appointment)
+    return ApplyResult("processed", None, appointment.id, "created", client_created)
+
+
+def _fields(change: queries.AppointmentChange) -> dict[str, Any]:
+    """A change's columns as keyword arguments."""
+    return {name: getattr(change, name) for name in change.__dataclass_fields__}
+
+
+async def _update(
+    conn: Conn, ctx: ApplyContext, state: queries.InviteeState, found: list[int]
+) -> ApplyResult:
+    """A booking already known (possibly as several appointments that turn out to be one)."""
+    target, merged = found[0], found[1:]
+    locked = await queries.lock_appointments(conn, found)
+    before = next(a for a in locked if a.id == target)
+    if merged:
+        for retired in await queries.mark_appointments_merged(conn, merged, target):
+            await _notify(conn, ctx, _prior(locked, retired.id), retired)
+    await queries.attach_invitees(conn, ctx.integration.id, state.uri, target, merged)
+    projection = project(await queries.chain_invitees(conn, target))
+    client_id, client_created = before.client_id, False
+    if client_id is None and projection.current.uri == state.uri:
+        client_id, client_created = await ensure_client(conn, ctx.integration, state)
+    after = await queries.update_appointment(
+        conn, target, _change(projection, before.confirmation, client_id)
+    )
+    await _notify(conn, ctx, before, after)
+    return ApplyResult("processed", None, target, change_kind(before, after), client_created)
+
+
+def _prior(locked: list[queries.Appointment], appointment_id: int) -> queries.Appointment:
+    """The locked (pre-change) row of an appointment."""
+    return next(a for a in locked if a.id == appointment_id)
+
+
+async def _notify(
+    conn: Conn, ctx: ApplyContext, before: queries.Appointment | None,
+    after: queries.Appointment | None,
+) -> None:  # fmt: skip
+    """Queue a notification to the main app in the same transaction as the change."""
+    kind = change_kind(before, after)
+    if not ctx.notify or kind is None or after is None:
+        return
+    clients = await queries.get_clients(conn, [after.client_id] if after.client_id else [])
+    view = appointment_view(after, clients[0] if clients else None)
+    await queries.insert_outbox(conn, after.user_id, after.id, f"appointment.{kind}", view)
+    await queries.notify(conn, channels.OUTBOX)

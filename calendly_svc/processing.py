@@ -1,0 +1,175 @@
+"""Processing stored webhook deliveries, exactly once in effect."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from calendly_svc import queries
+from calendly_svc.calendly.errors import NeedsReauth
+from calendly_svc.deps import Deps
+from calendly_svc.domain import ApplyContext, PayloadError, apply_invitee, invitee_state
+from calendly_svc.event_types import event_type_data, parse_time, refresh_event_types
+from calendly_svc.queries import Conn
+
+log = structlog.get_logger(__name__)
+INVITEE_EVENTS = frozenset(
+    {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"}
+)
+
+
+class LeaseLost(Exception):
+    """Another worker took the row over; this worker's transaction must not commit."""
+
+
+def retry_delay(deps: Deps, attempts: int) -> float:
+    """Exponential backoff with jitter for the next attempt."""
+    settings = deps.settings
+    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def notifications_on(deps: Deps, integration: queries.Integration) -> bool:
+    """Whether changes of this integration are sent to the main app."""
+    return bool(deps.settings.main_app_webhook_url) and integration.notification_on_booking
+
+
+async def resolve_event_type(
+    deps: Deps, integration: queries.Integration, uri: str | None
+) -> queries.EventType | None:
+    """The local event type for a URI, loading the list from Calendly when it is unknown."""
+    if uri is None:
+        return None
+    async with deps.pool.acquire() as conn:
+        found = await queries.get_event_type_by_uri(conn, integration.id, uri)
+    if found is not None:
+        return found
+    await refresh_event_types(deps, integration)
+    async with deps.pool.acquire() as conn:
+        return await queries.get_event_type_by_uri(conn, integration.id, uri)
+
+
+async def _finish(conn: Conn, row: queries.WebhookEvent, worker: str, status: str,
+                  reason: str | None) -> None:  # fmt: skip
+    """Record the outcome in the caller's transaction, or abort it if the lease is gone."""
+    if not await queries.finish_webhook_event(conn, row.id, worker, status, reason):
+        raise LeaseLost(f"webhook event {row.id}")
+
+
+Handler = Callable[[Deps, str, queries.WebhookEvent, queries.Integration], Awaitable[None]]
+
+
+async def _invitee(
+    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+) -> None:
+    """invitee.* and invitee_no_show.*: apply the invitee's state."""
+    payload = row.body["payload"]
+    state = invitee_state(payload, payload.get("scheduled_event") or {})
+    event_type = await resolve_event_type(deps, integration, state.event_type_uri)
+    ctx = ApplyContext(integration, event_type, notifications_on(deps, integration))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        result = await apply_invitee(conn, ctx, state)
+        await _finish(conn, row, worker, result.status, result.reason)
+
+
+async def _event_type(
+    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+) -> None:
+    """event_type.*: keep the event type row (and its mapping) current."""
+    payload = row.body["payload"]
+    if not isinstance(payload.get("uri"), str):
+        raise PayloadError("the event type has no uri")
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if row.event == "event_type.deleted":
+            await queries.mark_event_type_removed(conn, integration.id, payload["uri"])
+        else:
+            await queries.upsert_event_types(conn, integration.id, [event_type_data(payload)])
+        await _finish(conn, row, worker, "processed", None)
+
+
+def _submission(payload: dict[str, Any]) -> queries.RoutingFormSubmission:
+    """A routing form submission from its payload."""
+    if not isinstance(payload.get("uri"), str):
+        raise PayloadError("the routing form submission has no uri")
+    return queries.RoutingFormSubmission(
+        uri=payload["uri"],
+        routing_form_uri=payload.get("routing_form"),
+        submitter_uri=payload.get("submitter"),
+        submitter_type=payload.get("submitter_type"),
+        questions_and_answers=payload.get("questions_and_answers") or [],
+        tracking=payload.get("tracking"),
+        result=payload.get("result"),
+        calendly_created_at=parse_time(payload.get("created_at")),
+        calendly_updated_at=parse_time(payload.get("updated_at")),
+    )
+
+
+async def _routing_form(
+    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+) -> None:
+    """routing_form_submission.created: store it; the submitter links it to an invitee."""
+    submission = _submission(row.body["payload"])
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await queries.insert_routing_form_submission(conn, integration.id, submission)
+        await _finish(conn, row, worker, "processed", None)
+
+
+HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(INVITEE_EVENTS, _invitee),
+    **dict.fromkeys(
+        ("event_type.created", "event_type.updated", "event_type.deleted"), _event_type
+    ),
+    "routing_form_submission.created": _routing_form,
+}
+
+
+def _skip_reason(integration: queries.Integration | None, event: str) -> str | None:
+    """Why a delivery is stored but not applied."""
+    if integration is None or integration.status == "disconnected":
+        return "integration_disconnected"
+    if not integration.sync_enabled:
+        return "sync_disabled"
+    if event not in HANDLERS:
+        return "unsupported_event"
+    return None
+
+
+async def _ignore(deps: Deps, worker: str, row: queries.WebhookEvent, reason: str) -> None:
+    """Record a delivery that is kept but not applied."""
+    async with deps.pool.acquire() as conn:
+        await _finish(conn, row, worker, "ignored", reason)
+
+
+async def _fail(
+    deps: Deps, worker: str, row: queries.WebhookEvent, error: str, final: bool
+) -> None:
+    """Retry later with backoff, or give up at once when retrying cannot help."""
+    max_attempts = 0 if final else deps.settings.webhook_max_attempts
+    async with deps.pool.acquire() as conn:
+        status = await queries.fail_webhook_event(
+            conn, row.id, worker, error[:2000], max_attempts, retry_delay(deps, row.attempts)
+        )
+    level = log.warning if status == "failed" else log.info
+    level("webhook_event_failed", status=status, attempts=row.attempts, error=error)
+
+
+async def process_webhook_event(deps: Deps, worker: str, row: queries.WebhookEvent) -> None:
+    """Apply one leased delivery and record what happened to it."""
+    async with deps.pool.acquire() as conn:
+        integration = await queries.get_integration(conn, row.integration_id)
+    reason = _skip_reason(integration, row.event)
+    try:
+        if reason is not None:
+            await _ignore(deps, worker, row, reason)
+            return
+        assert integration is not None
+        await HANDLERS[row.event](deps, worker, row, integration)
+    except LeaseLost:
+        log.warning("webhook_event_lease_lost", webhook_event_id=row.id)
+    except (PayloadError, NeedsReauth) as exc:
+        await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=True)
+    except Exception as exc:
+        await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=False)

@@ -1,0 +1,68 @@
+"""Calendly-style signatures: `t=<unix seconds>,v1=<hex HMAC-SHA256(key, t + "." + body)>`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class SignatureError(Exception):
+    """A delivery's signature is missing, malformed, out of its time window or wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureHeader:
+    """A parsed signature header; several v1 values may be present (key rotation)."""
+
+    timestamp: int
+    signatures: tuple[str, ...]
+
+
+def sign(key: str, body: bytes, timestamp: int) -> str:
+    """The hex v1 signature of a body at a time (the key is used as-is, not decoded)."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(key: str, body: bytes, timestamp: int) -> str:
+    """A complete header value."""
+    return f"t={timestamp},v1={sign(key, body, timestamp)}"
+
+
+def parse_header(value: str | None) -> SignatureHeader:
+    """Split on ',' then '='; a header without t or v1 is malformed."""
+    if not value:
+        raise SignatureError("missing_signature")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in value.split(","):
+        name, _, item = part.strip().partition("=")
+        if name == "t" and item.isdigit():
+            timestamp = int(item)
+        elif name == "v1" and item:
+            signatures.append(item.strip().lower())
+    if timestamp is None or not signatures:
+        raise SignatureError("malformed_signature")
+    return SignatureHeader(timestamp, tuple(signatures))
+
+
+def verify(
+    value: str | None, body: bytes, keys: Iterable[str], now: float, max_age: float,
+    max_future: float,
+) -> None:  # fmt: skip
+    """Raise SignatureError unless some key signs the body at a time inside the window."""
+    header = parse_header(value)
+    if now - header.timestamp > max_age:
+        raise SignatureError("stale_signature")
+    if header.timestamp - now > max_future:
+        raise SignatureError("future_signature")
+    expected = [sign(key, body, header.timestamp) for key in keys if key]
+    matches = [hmac.compare_digest(e, given) for e in expected for given in header.signatures]
+    if not any(matches):
+        raise SignatureError("invalid_signature")

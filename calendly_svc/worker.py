@@ -1,0 +1,268 @@
+"""The background worker: leases rows from Postgres queues with SKIP LOCKED and processes them.
+
+Any number of replicas may run one each: rows are leased (locked_by, locked_at), leases are
+kept alive by heartbeats, a lease that runs out is taken over by the next claim, and finishing a
+row is fenced by the owner. LISTEN/NOTIFY wakes the loops; polling with jitter is the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+
+from calendly_svc import channels, queries
+from calendly_svc.deps import Deps
+from calendly_svc.queries import Conn
+
+log = structlog.get_logger(__name__)
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def new_worker_id() -> str:
+    """Unique per process and start: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """One leased table: how to claim, process, heartbeat and release its rows."""
+
+    name: str
+    channel: str
+    claim: Callable[[Conn, str, int, float], Awaitable[Sequence[Any]]]
+    process: Callable[[str, Any], Awaitable[None]]
+    heartbeat: Callable[[Conn, str, list[int]], Awaitable[None]]
+    release: Callable[[Conn, str], Awaitable[None]]
+
+
+@dataclass
+class _Health:
+    """Logs a failure transition once, and its recovery once."""
+
+    failing: set[str] = field(default_factory=set)
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """Record a failure; log only the first of a run."""
+        if what not in self.failing:
+            self.failing.add(what)
+            log.warning("worker_failure", what=what, error=f"{type(error).__name__}: {error}")
+
+    def ok(self, what: str) -> None:
+        """Record a success; log it only after failures."""
+        if what in self.failing:
+            self.failing.discard(what)
+            log.info("worker_recovered", what=what)
+
+
+class Worker:
+    """Runs every queue's loop, the LISTEN connection and the heartbeat."""
+
+    def __init__(self, deps: Deps, queues: list[Queue], worker_id: str | None = None) -> None:
+        self.deps = deps
+        self.queues = queues
+        self.id = worker_id or new_worker_id()
+        self.settings = deps.settings
+        self.stopping = asyncio.Event()
+        self._wake = {q.channel: asyncio.Event() for q in queues}
+        self._inflight: dict[str, set[int]] = {q.name: set() for q in queues}
+        self._health = _Health()
+
+    async def run(self) -> None:
+        """Until stop(): claim and process; the loops finish their batch before returning."""
+        log.info("worker_started", worker_id=self.id, queues=[q.name for q in self.queues])
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen())
+            group.create_task(self._heartbeat())
+            for queue in self.queues:
+                group.create_task(self._loop(queue))
+
+    def stop(self) -> None:
+        """Stop claiming; running items finish."""
+        self.stopping.set()
+        for event in self._wake.values():
+            event.set()
+
+    def wake(self, channel: str) -> None:
+        """Make a queue's loop claim now."""
+        if channel in self._wake:
+            self._wake[channel].set()
+
+    async def release_all(self) -> None:
+        """Hand back every row still leased by this worker."""
+        async with self.deps.pool.acquire() as conn:
+            for queue in self.queues:
+                await queue.release(conn, self.id)
+
+    async def _loop(self, queue: Queue) -> None:
+        """Claim a batch, process it, repeat; sleep until woken when there is nothing to do."""
+        while not self.stopping.is_set():
+            try:
+                async with self.deps.pool.acquire() as conn:
+                    rows = await queue.claim(
+                        conn, self.id, self.settings.worker_batch_size,
+                        self.settings.worker_lease_seconds,
+                    )  # fmt: skip
+                self._health.ok(f"claim_{queue.name}")
+            except DB_ERRORS as exc:
+                self._health.failed(f"claim_{queue.name}", exc)
+                rows = []
+            if rows:
+                await self._process_batch(queue, rows)
+            else:
+                await self._idle(queue.channel)
+
+    async def _idle(self, channel: str) -> None:
+        """Wait for a NOTIFY, or poll after a jittered interval."""
+        event = self._wake[channel]
+        timeout = self.settings.worker_poll_seconds * random.uniform(0.8, 1.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
+
+    async def _process_batch(self, queue: Queue, rows: Sequence[Any]) -> None:
+        """Process a claimed batch with bounded concurrency."""
+        limit = asyncio.Semaphore(self.settings.worker_concurrency)
+
+        async def one(row: Any) -> None:
+            async with limit:
+                await self._process_one(queue, row)
+
+        await asyncio.gather(*(one(row) for row in rows))
+
+    async def _process_one(self, queue: Queue, row: Any) -> None:
+        """One row, with its id in the log context and in the heartbeat set."""
+        inflight = self._inflight[queue.name]
+        inflight.add(row.id)
+        structlog.contextvars.bind_contextvars(**{f"{queue.name}_id": row.id})
+        try:
+            await queue.process(self.id, row)
+        except DB_ERRORS as exc:
+            # the row stays leased; another claim takes it over when the lease runs out
+            self._health.failed(f"process_{queue.name}", exc)
+        except Exception:
+            log.exception("worker_item_crashed", queue=queue.name)
+        finally:
+            inflight.discard(row.id)
+            structlog.contextvars.unbind_contextvars(f"{queue.name}_id")
+
+    async def _heartbeat(self) -> None:
+        """Keep the leases of in-flight rows alive."""
+        interval = self.settings.worker_lease_seconds / 3
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)
+            await self._beat()
+
+    async def _beat(self) -> None:
+        """One heartbeat for every queue with rows in flight."""
+        try:
+            async with self.deps.pool.acquire() as conn:
+                for queue in self.queues:
+                    if ids := sorted(self._inflight[queue.name]):
+                        await queue.heartbeat(conn, self.id, ids)
+            self._health.ok("heartbeat")
+        except DB_ERRORS as exc:
+            self._health.failed("heartbeat", exc)
+
+    async def _listen(self) -> None:
+        """A dedicated LISTEN connection, re-established after it is lost."""
+        while not self.stopping.is_set():
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.settings.database_url)
+                conn.add_termination_listener(_setter(lost))
+                for channel in self._wake:
+                    await conn.add_listener(channel, self._on_notify)
+                self._health.ok("listen")
+                await _first(lost.wait(), self.stopping.wait())
+            except DB_ERRORS as exc:
+                self._health.failed("listen", exc)
+                await _first(asyncio.sleep(random.uniform(1, 3)), self.stopping.wait())
+            finally:
+                if conn is not None:
+                    await _close_quietly(conn)
+
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        """Wake the loop of the notified queue."""
+        self.wake(channel)
+
+
+def _setter(event: asyncio.Event) -> Callable[[Any], None]:
+    """A callback that sets the event, whatever it is called with."""
+    return lambda *_: event.set()
+
+
+async def _first(*aws: Awaitable[Any]) -> None:
+    """Wait until the first of several awaitables completes; cancel the rest."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close_quietly(conn: asyncpg.Connection) -> None:
+    """Close a connection that may already be broken."""
+    try:
+        await asyncio.wait_for(conn.close(), 2)
+    except Exception:
+        conn.terminate()
+
+
+def inbox_queue(deps: Deps) -> Queue:
+    """The webhook inbox."""
+    from calendly_svc.processing import process_webhook_event
+
+    async def process(worker: str, row: queries.WebhookEvent) -> None:
+        await process_webhook_event(deps, worker, row)
+
+    return Queue(
+        "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
+        queries.heartbeat_webhook_events, queries.release_webhook_events,
+    )  # fmt: skip
+
+
+def outbox_queue(deps: Deps) -> Queue:
+    """Notifications to the main app."""
+    from calendly_svc.outbox import deliver
+
+    async def process(worker: str, row: queries.OutboxRow) -> None:
+        await deliver(deps, worker, row)
+
+    return Queue(
+        "outbox", channels.OUTBOX, queries.claim_outbox, process,
+        queries.heartbeat_outbox, queries.release_outbox,
+    )  # fmt: skip
+
+
+async def run_until_stopped(worker: Worker, grace: float) -> Callable[[], Awaitable[None]]:
+    """Start the worker; the returned coroutine stops it within the grace period."""
+    task = asyncio.create_task(worker.run(), name=f"worker {worker.id}")
+
+    async def stop() -> None:
+        worker.stop()
+        done, _ = await asyncio.wait([task], timeout=grace)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            log.warning("worker_cancelled_after_grace", worker_id=worker.id)
+        try:
+            await worker.release_all()
+        except DB_ERRORS as exc:
+            log.warning("worker_release_failed", error=type(exc).__name__)
+        log.info("worker_stopped", worker_id=worker.id)
+
+    return stop

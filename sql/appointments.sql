@@ -1,0 +1,133 @@
+-- name: lock_integration_apply
+-- Serialises applying invitee states per integration (webhooks and syncs, every replica).
+SELECT pg_advisory_xact_lock($1::bigint);
+
+-- name: upsert_invitee
+-- Keeps the newest state only: an older (invitee, event) version never overwrites a newer one.
+INSERT INTO calendly_invitees AS ci (
+    integration_id, uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri,
+    new_invitee_uri, email, name, first_name, last_name, text_reminder_number, timezone,
+    questions_and_answers, cancellation, no_show, start_time, end_time, location, cancel_url,
+    reschedule_url, routing_form_submission_uri, calendly_created_at, calendly_updated_at,
+    event_updated_at
+) VALUES (
+    $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::boolean, $7::text,
+    $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text,
+    $15::jsonb, $16::jsonb, $17::boolean, $18::timestamptz, $19::timestamptz, $20::jsonb, $21::text,
+    $22::text, $23::text, $24::timestamptz, $25::timestamptz,
+    $26::timestamptz
+)
+ON CONFLICT (integration_id, uri) DO UPDATE SET
+    event_uri = EXCLUDED.event_uri,
+    event_type_uri = EXCLUDED.event_type_uri,
+    status = EXCLUDED.status,
+    rescheduled = EXCLUDED.rescheduled,
+    old_invitee_uri = coalesce(EXCLUDED.old_invitee_uri, ci.old_invitee_uri),
+    new_invitee_uri = coalesce(EXCLUDED.new_invitee_uri, ci.new_invitee_uri),
+    email = EXCLUDED.email,
+    name = EXCLUDED.name,
+    first_name = EXCLUDED.first_name,
+    last_name = EXCLUDED.last_name,
+    text_reminder_number = EXCLUDED.text_reminder_number,
+    timezone = EXCLUDED.timezone,
+    questions_and_answers = EXCLUDED.questions_and_answers,
+    cancellation = EXCLUDED.cancellation,
+    no_show = EXCLUDED.no_show,
+    start_time = EXCLUDED.start_time,
+    end_time = EXCLUDED.end_time,
+    location = EXCLUDED.location,
+    cancel_url = EXCLUDED.cancel_url,
+    reschedule_url = EXCLUDED.reschedule_url,
+    routing_form_submission_uri = EXCLUDED.routing_form_submission_uri,
+    calendly_created_at = EXCLUDED.calendly_created_at,
+    calendly_updated_at = EXCLUDED.calendly_updated_at,
+    event_updated_at = EXCLUDED.event_updated_at,
+    seen_at = now()
+WHERE (EXCLUDED.calendly_updated_at, coalesce(EXCLUDED.event_updated_at, '-infinity'))
+   >= (ci.calendly_updated_at, coalesce(ci.event_updated_at, '-infinity'))
+RETURNING ci.appointment_id;
+
+-- name: find_chain_appointments
+-- Appointments of every invitee linked to these URIs, in either direction.
+SELECT DISTINCT appointment_id FROM calendly_invitees
+WHERE integration_id = $1::bigint
+  AND appointment_id IS NOT NULL
+  AND (uri = ANY ($2::text[])
+       OR old_invitee_uri = ANY ($2::text[])
+       OR new_invitee_uri = ANY ($2::text[]))
+ORDER BY appointment_id;
+
+-- name: lock_appointments
+SELECT * FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE;
+
+-- name: attach_invitees
+-- The invitee joins the appointment, and so do the invitees of appointments merged into it.
+UPDATE calendly_invitees
+SET appointment_id = $3::bigint
+WHERE integration_id = $1::bigint
+  AND (uri = $2::text OR appointment_id = ANY ($4::bigint[]));
+
+-- name: mark_appointments_merged
+UPDATE appointments
+SET merged_into = $2::bigint,
+    status = 'canceled',
+    cancellation = jsonb_build_object('reason', 'merged', 'merged_into', $2::bigint),
+    updated_at = now()
+WHERE id = ANY ($1::bigint[])
+RETURNING *;
+
+-- name: chain_invitees
+SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
+
+-- name: insert_appointment
+INSERT INTO appointments (
+    user_id, integration_id, event_type_id, service_id, client_id, confirmation, status, no_show,
+    start_time, end_time, timezone, location, questions_and_answers, cancellation,
+    reschedule_count, history, calendly_event_uri, calendly_invitee_uri, cancel_url, reschedule_url
+) VALUES (
+    $1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::boolean,
+    $9::timestamptz, $10::timestamptz, $11::text, $12::jsonb, $13::jsonb, $14::jsonb,
+    $15::integer, $16::jsonb, $17::text, $18::text, $19::text, $20::text
+)
+RETURNING *;
+
+-- name: update_appointment
+-- Writes (and bumps updated_at) only when the projection differs from what is stored.
+UPDATE appointments AS a
+SET client_id = $2::bigint, status = $3::text, no_show = $4::boolean,
+    start_time = $5::timestamptz, end_time = $6::timestamptz, timezone = $7::text,
+    location = $8::jsonb, questions_and_answers = $9::jsonb, cancellation = $10::jsonb,
+    reschedule_count = $11::integer, history = $12::jsonb, calendly_event_uri = $13::text,
+    calendly_invitee_uri = $14::text, cancel_url = $15::text, reschedule_url = $16::text,
+    updated_at = clock_timestamp()
+WHERE a.id = $1::bigint
+  AND (a.client_id, a.status, a.no_show, a.start_time, a.end_time, a.timezone, a.location,
+       a.questions_and_answers, a.cancellation, a.reschedule_count, a.history,
+       a.calendly_event_uri, a.calendly_invitee_uri, a.cancel_url, a.reschedule_url)
+      IS DISTINCT FROM
+      ($2::bigint, $3::text, $4::boolean, $5::timestamptz, $6::timestamptz, $7::text, $8::jsonb,
+       $9::jsonb, $10::jsonb, $11::integer, $12::jsonb, $13::text, $14::text, $15::text, $16::text)
+RETURNING *;
+
+-- name: get_appointment
+SELECT * FROM appointments WHERE id = $1::bigint AND user_id = $2::bigint AND merged_into IS NULL;
+
+-- name: list_appointments
+-- Newest change first; the cursor is the (updated_at, id) of the last row already returned.
+SELECT * FROM appointments
+WHERE user_id = $1::bigint
+  AND merged_into IS NULL
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::timestamptz IS NULL OR start_time >= $3::timestamptz)
+  AND ($4::timestamptz IS NULL OR start_time < $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR updated_at > $5::timestamptz)
+  AND ($6::timestamptz IS NULL OR (updated_at, id) < ($6::timestamptz, $7::bigint))
+ORDER BY updated_at DESC, id DESC
+LIMIT $8::integer;
+
+-- name: appointment_by_invitee
+SELECT a.* FROM calendly_invitees ci JOIN appointments a ON a.id = ci.appointment_id
+WHERE ci.integration_id = $1::bigint AND ci.uri = $2::text;
+
+-- name: get_event_type_by_uri
+SELECT * FROM event_types WHERE integration_id = $1::bigint AND calendly_event_type_uri = $2::text;

@@ -1,0 +1,34 @@
+-- name: insert_routing_form_submission
+INSERT INTO routing_form_submissions (
+    integration_id, uri, routing_form_uri, submitter_uri, submitter_type, questions_and_answers,
+    tracking, result, calendly_created_at, calendly_updated_at
+) VALUES (
+    $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::jsonb,
+    $9::timestamptz, $10::timestamptz
+)
+ON CONFLICT (integration_id, uri) DO UPDATE SET
+    submitter_uri = coalesce(EXCLUDED.submitter_uri, routing_form_submissions.submitter_uri),
+    submitter_type = coalesce(EXCLUDED.submitter_type, routing_form_submissions.submitter_type),
+    calendly_updated_at = EXCLUDED.calendly_updated_at;
+
+-- name: get_organization_webhook
+SELECT * FROM organization_webhooks WHERE organization_uri = $1::text;
+
+-- name: claim_organization_webhook
+-- The first integration of an organization to get here creates its subscription.
+INSERT INTO organization_webhooks (organization_uri, integration_id, state)
+VALUES ($1::text, $2::bigint, 'creating')
+ON CONFLICT (organization_uri) DO UPDATE SET
+    integration_id = EXCLUDED.integration_id, state = 'creating', updated_at = now()
+WHERE organization_webhooks.state <> 'active'
+RETURNING *;
+
+-- name: set_organization_webhook
+UPDATE organization_webhooks
+SET webhook_uri = $2::text, webhook_url = $3::text, state = $4::text, error = $5::text,
+    updated_at = now()
+WHERE organization_uri = $1::text;
+
+-- name: set_routing_forms_webhook
+UPDATE integrations SET routing_forms_webhook = $2::text, updated_at = now()
+WHERE id = $1::bigint;
