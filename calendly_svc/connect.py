@@ -12,6 +12,7 @@ from calendly_svc.calendly.errors import (
     CalendlyConflict,
     CalendlyError,
     CalendlyNotFound,
+    CalendlyPermissionDenied,
 )
 from calendly_svc.calendly.oauth import TokenGrant
 from calendly_svc.calendly.tokens import StaticToken, TokenSource, encrypt_grant
@@ -102,6 +103,7 @@ async def complete_authorization(
         )
     log.info("integration_connected", integration_id=integration.id, user_id=integration.user_id)
     await ensure_webhook(deps, integration, previous.webhook_uri if previous else None)
+    await ensure_organization_webhook(deps, integration)
     await _load_event_types(deps, integration)
     async with deps.pool.acquire() as conn:
         fresh = await queries.get_integration(conn, integration.id)
@@ -151,6 +153,61 @@ async def ensure_webhook(
     log.info("webhook_subscribed", integration_id=integration.id)
 
 
+ORGANIZATION_WEBHOOK_EVENTS = ("routing_form_submission.created",)
+ADMIN_ROLES = frozenset({"owner", "admin"})
+
+
+async def _role(deps: Deps, source: TokenSource, integration: queries.Integration) -> str | None:
+    """The connecting user's role in their Calendly organization."""
+    params = {"user": integration.calendly_user_uri,
+              "organization": str(integration.calendly_organization_uri)}  # fmt: skip
+    async for membership in deps.calendly.paginate(source, "/organization_memberships", params):
+        return str(membership.get("role"))
+    return None
+
+
+async def ensure_organization_webhook(deps: Deps, integration: queries.Integration) -> None:
+    """Routing form events exist only at organization scope: an owner/admin subscribes once."""
+    source = deps.tokens.for_integration(integration)
+    try:
+        state = await _organization_webhook(deps, source, integration)
+    except CalendlyPermissionDenied:
+        state = "not_permitted"
+    except CalendlyError as exc:
+        log.warning("organization_webhook_failed", integration_id=integration.id, error=exc.message)
+        state = "error"
+    async with deps.pool.acquire() as conn:
+        await queries.set_routing_forms_webhook(conn, integration.id, state)
+
+
+async def _organization_webhook(
+    deps: Deps, source: TokenSource, integration: queries.Integration
+) -> str:
+    """Create the organization's subscription unless one exists; returns the state to show."""
+    organization = integration.calendly_organization_uri
+    if organization is None or await _role(deps, source, integration) not in ADMIN_ROLES:
+        return "not_permitted"
+    async with deps.pool.acquire() as conn:
+        if await queries.claim_organization_webhook(conn, organization, integration.id) is None:
+            return "active"
+    url = webhook_callback_url(deps, integration) + "&scope=organization"
+    body = {"url": url, "events": list(ORGANIZATION_WEBHOOK_EVENTS),
+            "organization": organization, "scope": "organization"}  # fmt: skip
+    try:
+        created = await _create_replacing(deps, source, integration, body)
+    except CalendlyError as exc:
+        async with deps.pool.acquire() as conn:
+            await queries.set_organization_webhook(
+                conn, organization, None, url, "error", exc.message
+            )
+        raise
+    async with deps.pool.acquire() as conn:
+        await queries.set_organization_webhook(
+            conn, organization, created["uri"], url, "active", None
+        )
+    return "active"
+
+
 async def _create_replacing(
     deps: Deps, source: TokenSource, integration: queries.Integration, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -158,8 +215,10 @@ async def _create_replacing(
     try:
         return await deps.calendly.create_webhook(source, body)
     except CalendlyConflict:
-        params = {"organization": str(integration.calendly_organization_uri), "scope": "user",
-                  "user": integration.calendly_user_uri}  # fmt: skip
+        params = {"organization": str(integration.calendly_organization_uri),
+                  "scope": body["scope"]}  # fmt: skip
+        if body["scope"] == "user":
+            params["user"] = integration.calendly_user_uri
         async for hook in deps.calendly.webhooks(source, params):
             if hook.get("callback_url") == body["url"]:
                 await _delete_quietly(deps, source, hook["uri"])
@@ -204,12 +263,29 @@ async def disconnect(deps: Deps, user_id: int) -> None:
     log.info("integration_disconnected", integration_id=integration.id, user_id=user_id)
 
 
+async def _release_organization_webhook(
+    deps: Deps, source: TokenSource, integration: queries.Integration
+) -> None:
+    """Delete the organization subscription this integration created, so another admin may."""
+    organization = integration.calendly_organization_uri
+    if organization is None:
+        return
+    async with deps.pool.acquire() as conn:
+        record = await queries.get_organization_webhook(conn, organization)
+    if record is None or record.integration_id != integration.id or record.webhook_uri is None:
+        return
+    await _delete_quietly(deps, source, record.webhook_uri)
+    async with deps.pool.acquire() as conn:
+        await queries.set_organization_webhook(conn, organization, None, None, "deleted", None)
+
+
 async def _release_at_calendly(deps: Deps, integration: queries.Integration) -> None:
     """Best effort: a Calendly failure must not keep a user from disconnecting."""
     source = deps.tokens.for_integration(integration)
     try:
         if integration.webhook_uri:
             await _delete_quietly(deps, source, integration.webhook_uri)
+        await _release_organization_webhook(deps, source, integration)
         for token_enc in (integration.access_token_enc, integration.refresh_token_enc):
             if token_enc is not None:
                 await deps.oauth.revoke(deps.cipher.decrypt(token_enc))

@@ -863,3 +863,8 @@ async def set_organization_webhook(
 async def set_routing_forms_webhook(conn: Conn, integration_id: int, state: str) -> None:
     """Record whether routing form events reach this integration."""
     await conn.execute(_sql("set_routing_forms_webhook"), integration_id, state)
+
+
+async def get_organization_webhook(conn: Conn, organization_uri: str) -> OrganizationWebhook | None:
+    """The organization's subscription record."""
+    return await _fetch_one(conn, OrganizationWebhook, "get_organization_webhook", organization_uri)

@@ -44,7 +44,7 @@ def status_view(integration: Integration | None) -> dict[str, Any]:
     if public_status(integration) == "not_connected" or integration is None:
         return {"connected": False, "status": "not_connected", "sync_enabled": False,
                 "scheduling_url": None, "webhook_active": False, "last_sync_at": None,
-                "last_sync_status": None}  # fmt: skip
+                "last_sync_status": None, "routing_forms_webhook": None}  # fmt: skip
     return {
         "connected": True,
         "status": public_status(integration),
@@ -53,6 +53,7 @@ def status_view(integration: Integration | None) -> dict[str, Any]:
         "webhook_active": webhook_active(integration),
         "last_sync_at": iso(integration.last_sync_at),
         "last_sync_status": integration.last_sync_status,
+        "routing_forms_webhook": integration.routing_forms_webhook,
     }
 
 
@@ -75,6 +76,7 @@ def integration_view(integration: Integration) -> dict[str, Any]:
         "webhook_uri": integration.webhook_uri,
         "webhook_active": webhook_active(integration),
         "webhook_error": integration.webhook_error,
+        "routing_forms_webhook": integration.routing_forms_webhook,
         "sync_settings": sync_settings(integration),
         "last_sync_at": iso(integration.last_sync_at),
         "last_sync_status": integration.last_sync_status,

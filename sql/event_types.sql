@@ -8,6 +8,8 @@ SELECT * FROM event_types WHERE id = $1::bigint AND integration_id = $2::bigint;
 
 -- name: upsert_event_types
 -- Unchanged rows are not touched and not returned; `inserted` tells new rows from updated ones.
+-- A state older than the stored one (a late webhook) changes nothing, nor does it revive a row
+-- removed after that state was current.
 INSERT INTO event_types AS et (
     integration_id, calendly_event_type_uri, name, slug, duration_minutes, active, kind,
     scheduling_url, calendly_updated_at
@@ -27,7 +29,11 @@ ON CONFLICT (integration_id, calendly_event_type_uri) DO UPDATE SET
     calendly_updated_at = EXCLUDED.calendly_updated_at,
     removed_at = NULL,
     updated_at = now()
-WHERE (et.name, et.slug, et.duration_minutes, et.active, et.kind, et.scheduling_url, et.removed_at)
+WHERE (EXCLUDED.calendly_updated_at IS NULL OR et.calendly_updated_at IS NULL
+       OR EXCLUDED.calendly_updated_at >= et.calendly_updated_at)
+  AND (et.removed_at IS NULL OR EXCLUDED.calendly_updated_at IS NULL
+       OR EXCLUDED.calendly_updated_at > et.removed_at)
+  AND (et.name, et.slug, et.duration_minutes, et.active, et.kind, et.scheduling_url, et.removed_at)
     IS DISTINCT FROM
     (EXCLUDED.name, EXCLUDED.slug, EXCLUDED.duration_minutes, EXCLUDED.active, EXCLUDED.kind,
      EXCLUDED.scheduling_url, NULL::timestamptz)

@@ -25,12 +25,10 @@ async def test_connect_loads_event_types(api: Api) -> None:
 async def test_refresh_counts_added_updated_removed(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
     user = integration["calendly_user_uri"]
-    a = await control.call(
-        "POST", "/_sandbox/event_types", {"user": user, "name": "A", "duration": 15}
-    )
-    b = await control.call(
-        "POST", "/_sandbox/event_types", {"user": user, "name": "B", "duration": 45}
-    )
+    # deliver=false: changes the service hears of only through a refresh
+    quiet = {"user": user, "deliver": False}
+    a = await control.call("POST", "/_sandbox/event_types", quiet | {"name": "A", "duration": 15})
+    b = await control.call("POST", "/_sandbox/event_types", quiet | {"name": "B", "duration": 45})
     first_status, first = await api.call("POST", "/event-types/refresh")
     a_id, b_id = (x["resource"]["uri"].rsplit("/", 1)[1] for x in (a, b))
     await control.call("PATCH", f"/_sandbox/event_types/{a_id}", {"name": "A2", "deliver": False})

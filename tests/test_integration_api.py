@@ -15,7 +15,7 @@ async def test_not_connected(api: Api) -> None:
     assert (status, body) == (200, {
         "connected": False, "status": "not_connected", "sync_enabled": False,
         "scheduling_url": None, "webhook_active": False, "last_sync_at": None,
-        "last_sync_status": None,
+        "last_sync_status": None, "routing_forms_webhook": None,
     })  # fmt: skip
     assert (missing, error["error"]["code"]) == (404, "not_connected")
 
@@ -109,7 +109,7 @@ async def test_disconnect(api: Api, control: Sandbox, database_url: str) -> None
     row = await conn.fetchrow("SELECT * FROM integrations")
     await conn.close()
     hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
-    assert tokens["access_token_enc"] is not None
+    assert tokens["access_token_enc"] is not None  # and both subscriptions (user, org) are gone
     assert (status, body) == (204, None)
     assert (again, error["error"]["code"]) == (404, "not_connected")
     assert current["status"] == "not_connected"

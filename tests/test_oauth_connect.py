@@ -14,6 +14,12 @@ from calendly_svc.keys import CIPHER
 from tests.conftest import Api, Sandbox
 
 
+async def _hooks(control: Sandbox, scope: str) -> list[dict[str, Any]]:
+    """The sandbox's webhook subscriptions of one scope."""
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    return [hook for hook in hooks if hook["scope"] == scope]
+
+
 def _query(url: str) -> dict[str, str]:
     """A URL's query as a flat dict."""
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
@@ -49,9 +55,8 @@ async def test_auth_url_rejects_unknown_query_params(api: Api) -> None:
 
 async def test_round_trip_connects(api: Api, control: Sandbox) -> None:
     integration = await api.connect(user=1)
-    me = await control.call("GET", "/_sandbox/stats")  # sandbox reachable
-    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
-    assert me is not None
+    hooks = await _hooks(control, "user")
+    [org_hook] = await _hooks(control, "organization")
     assert integration["status"] == "active"
     assert integration["email"] == "sandbox@example.com"
     assert integration["calendly_user_uri"].startswith(f"{api.sandbox_url}/users/")
@@ -69,6 +74,12 @@ async def test_round_trip_connects(api: Api, control: Sandbox) -> None:
         "invitee_no_show.deleted", "event_type.created", "event_type.updated",
         "event_type.deleted",
     ])  # fmt: skip
+    assert (org_hook["events"], org_hook["state"]) == (
+        ["routing_form_submission.created"],
+        "active",
+    )
+    assert org_hook["callback_url"] == integration["webhook_url"] + "&scope=organization"
+    assert integration["routing_forms_webhook"] == "active"
     assert integration["sync_settings"] == {
         "sync_past_days": 7, "sync_future_days": 60, "auto_confirm_bookings": True,
         "create_client_if_not_exists": True, "default_service_id": None,
@@ -148,10 +159,11 @@ async def test_calendly_outage_during_connect_is_502(api: Api, control: Sandbox)
 async def test_reconnect_updates_the_same_integration(api: Api, control: Sandbox) -> None:
     first = await api.connect(user=1)
     second = await api.connect(user=1)
-    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    hooks = await _hooks(control, "user")
     assert (second["id"], second["public_id"]) == (first["id"], first["public_id"])
     assert second["webhook_uri"] != first["webhook_uri"]
     assert [h["uri"] for h in hooks] == [second["webhook_uri"]]
+    assert len(await _hooks(control, "organization")) == 1
 
 
 async def test_reconnect_after_lost_subscription_uri_replaces_on_409(
@@ -162,7 +174,7 @@ async def test_reconnect_after_lost_subscription_uri_replaces_on_409(
     await conn.execute("UPDATE integrations SET webhook_uri = NULL")
     await conn.close()
     second = await api.connect(user=1)
-    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    hooks = await _hooks(control, "user")
     assert second["webhook_active"] is True
     assert [h["uri"] for h in hooks] == [second["webhook_uri"]]
     assert first["webhook_uri"] != second["webhook_uri"]
@@ -179,8 +191,14 @@ async def test_another_sandbox_user_connects_separately(api: Api, control: Sandb
     await control.call("POST", "/_sandbox/users", {"email": "pro@example.com", "name": "Pro"})
     first = await api.connect(user=1)
     second = await api.connect(user=2, email="pro@example.com")
+    _, status = await api.call("GET", "/status", user=2)
     assert (first["email"], second["email"]) == ("sandbox@example.com", "pro@example.com")
     assert first["calendly_user_uri"] != second["calendly_user_uri"]
+    # a plain member may not subscribe at organization scope: routing forms stay unavailable
+    assert (first["routing_forms_webhook"], second["routing_forms_webhook"]) == (
+        "active", "not_permitted",
+    )  # fmt: skip
+    assert status["routing_forms_webhook"] == "not_permitted"
 
 
 async def _browser_get(url: str) -> aiohttp.ClientResponse:
