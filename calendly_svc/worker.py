@@ -76,6 +76,7 @@ class Worker:
         self._wake = {q.channel: asyncio.Event() for q in queues}
         self._inflight: dict[str, set[int]] = {q.name: set() for q in queues}
         self._health = _Health()
+        self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Until stop(): claim and process; the loops finish their batch before returning."""
@@ -250,7 +251,7 @@ def outbox_queue(deps: Deps) -> Queue:
 
 async def run_until_stopped(worker: Worker, grace: float) -> Callable[[], Awaitable[None]]:
     """Start the worker; the returned coroutine stops it within the grace period."""
-    task = asyncio.create_task(worker.run(), name=f"worker {worker.id}")
+    task = worker.task = asyncio.create_task(worker.run(), name=f"worker {worker.id}")
 
     async def stop() -> None:
         worker.stop()

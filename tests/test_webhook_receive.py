@@ -1,0 +1,201 @@
+"""Receiving deliveries: signatures, time window, size, shape, dedup, disconnected integrations."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+
+from calendly_svc.signatures import sign
+from tests.conftest import SIGNING_KEY, Api, Sandbox
+from tests.helpers import (
+    appointments,
+    book,
+    default_event_type,
+    envelope,
+    invitee_payload,
+    post_webhook,
+    settled,
+)
+
+
+async def _created_delivery(api: Api, control: Sandbox) -> tuple[str, dict[str, Any]]:
+    """Connect, book without delivery, and build the invitee.created Calendly would send."""
+    integration = await api.connect()
+    booking = await book(control, await default_event_type(control), "2030-01-07T10:00:00Z",
+                         deliver=False)  # fmt: skip
+    payload = await invitee_payload(control, booking["invitees"][0]["uri"])
+    return integration["public_id"], envelope("invitee.created", payload)
+
+
+async def _stored(database_url: str) -> list[asyncpg.Record]:
+    """Every inbox row."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch("SELECT * FROM webhook_events ORDER BY id")
+    finally:
+        await conn.close()
+
+
+async def test_valid_delivery_is_stored_and_applied(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    status, body = await post_webhook(api, public_id, delivery)
+    log = await settled(api)
+    [appointment] = await appointments(api)
+    assert (status, body["duplicate"]) == (200, False)
+    assert [(e["event"], e["status"], e["attempts"]) for e in log] == [
+        ("invitee.created", "processed", 1)
+    ]
+    assert appointment["calendly_invitee_uri"] == delivery["payload"]["uri"]
+
+
+async def test_duplicates_are_stored_once_and_applied_once(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    answers = [await post_webhook(api, public_id, delivery) for _ in range(3)]
+    await settled(api)
+    rows = await _stored(database_url)
+    assert [(s, b["duplicate"]) for s, b in answers] == [(200, False), (200, True), (200, True)]
+    assert [(r["status"], r["duplicates"]) for r in rows] == [("processed", 2)]
+    assert len(await appointments(api)) == 1
+
+
+async def test_app_key_and_integration_key_are_both_accepted(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    from calendly_svc.keys import CIPHER
+
+    conn = await asyncpg.connect(database_url)
+    key_enc = await conn.fetchval("SELECT webhook_signing_key_enc FROM integrations")
+    await conn.close()
+    own_key = api.client.server.app[CIPHER].decrypt(key_enc)
+    app_key, _ = await post_webhook(api, public_id, delivery, key=SIGNING_KEY)
+    other = envelope(
+        "invitee.created", delivery["payload"] | {"updated_at": "2030-01-01T00:00:00.000000Z"}
+    )
+    own, _ = await post_webhook(api, public_id, other, key=own_key)
+    assert (app_key, own) == (200, 200)
+
+
+@pytest.mark.parametrize(
+    ("make_header", "reason"),
+    [
+        (lambda raw, t: None, "missing_signature"),
+        (lambda raw, t: "", "missing_signature"),
+        (lambda raw, t: "v1=abc", "malformed_signature"),
+        (lambda raw, t: f"t={t}", "malformed_signature"),
+        (lambda raw, t: f"t=soon,v1={sign(SIGNING_KEY, raw, t)}", "malformed_signature"),
+        (lambda raw, t: f"t={t},v1={sign('wrong-key', raw, t)}", "invalid_signature"),
+        (lambda raw, t: f"t={t},v1={sign(SIGNING_KEY, raw + b' ', t)}", "invalid_signature"),
+        (lambda raw, t: f"t={t - 181},v1={sign(SIGNING_KEY, raw, t - 181)}", "stale_signature"),
+        (lambda raw, t: f"t={t + 61},v1={sign(SIGNING_KEY, raw, t + 61)}", "future_signature"),
+        (lambda raw, t: f"t={t * 1000},v1={sign(SIGNING_KEY, raw, t * 1000)}", "future_signature"),
+    ],
+)
+async def test_rejected_signatures_store_nothing(
+    api: Api, control: Sandbox, database_url: str, make_header: Any, reason: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    raw = json.dumps(delivery).encode()
+    header = make_header(raw, int(time.time()))
+    status, body = await post_webhook(api, public_id, raw, header=header if header else "")
+    assert (status, body["error"]["code"]) == (401, reason)
+    assert await _stored(database_url) == []
+
+
+async def test_signature_window_edges_are_accepted(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    now = int(time.time())
+    old, _ = await post_webhook(api, public_id, delivery, timestamp=now - 170)
+    ahead = envelope(
+        "invitee.created", delivery["payload"] | {"updated_at": "2031-01-01T00:00:00Z"}
+    )
+    future, _ = await post_webhook(api, public_id, ahead, timestamp=now + 50)
+    assert (old, future) == (200, 200)
+
+
+async def test_any_of_several_v1_values_may_match(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    raw = json.dumps(delivery).encode()
+    t = int(time.time())
+    header = f"t={t},v1={'0' * 64},v1={sign(SIGNING_KEY, raw, t)}"
+    status, _ = await post_webhook(api, public_id, raw, header=header)
+    assert status == 200
+
+
+async def test_oversize_body_is_413(api: Api, control: Sandbox, database_url: str) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    delivery["payload"]["padding"] = "x" * (1024 * 1024)
+    status, body = await post_webhook(api, public_id, delivery)
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert await _stored(database_url) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"[]", "invalid_payload"),
+        (b'{"event": "invitee.created", "created_at": "x"}', "invalid_payload"),
+        (b'{"event": 5, "created_at": "x", "payload": {}}', "invalid_payload"),
+        (b'{"event": "invitee.created", "created_at": "x", "payload": []}', "invalid_payload"),
+    ],
+)
+async def test_malformed_bodies_are_400(
+    api: Api, control: Sandbox, database_url: str, raw: bytes, code: str
+) -> None:
+    public_id, _ = await _created_delivery(api, control)
+    status, body = await post_webhook(api, public_id, raw)
+    assert (status, body["error"]["code"]) == (400, code)
+    assert await _stored(database_url) == []
+
+
+async def test_unknown_integration_is_404(api: Api, control: Sandbox) -> None:
+    _, delivery = await _created_delivery(api, control)
+    unknown, b1 = await post_webhook(api, "00000000-0000-0000-0000-000000000000", delivery)
+    junk, b2 = await post_webhook(api, "not-a-uuid", delivery)
+    assert (unknown, b1["error"]["code"]) == (404, "unknown_integration")
+    assert (junk, b2["error"]["code"]) == (404, "unknown_integration")
+
+
+async def test_disconnected_integration_is_410(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    await api.call("DELETE", "/integration")
+    status, body = await post_webhook(api, public_id, delivery)
+    assert (status, body["error"]["code"]) == (410, "integration_disconnected")
+
+
+async def test_webhook_needs_no_bearer_token(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    raw = json.dumps(delivery).encode()
+    t = int(time.time())
+    resp = await api.client.post(
+        f"/api/v1/calendly/webhook?integration={public_id}", data=raw,
+        headers={"Calendly-Webhook-Signature": f"t={t},v1={sign(SIGNING_KEY, raw, t)}"},
+    )  # fmt: skip
+    assert resp.status == 200
+
+
+async def test_unsupported_event_is_stored_and_ignored(api: Api, control: Sandbox) -> None:
+    public_id, _ = await _created_delivery(api, control)
+    status, _ = await post_webhook(api, public_id, envelope("meeting_recap.created", {"uri": "x"}))
+    log = await settled(api)
+    assert status == 200
+    assert [(e["event"], e["status"], e["reason"]) for e in log] == [
+        ("meeting_recap.created", "ignored", "unsupported_event")
+    ]
+
+
+async def test_malformed_invitee_payload_fails_without_retries(api: Api, control: Sandbox) -> None:
+    public_id, _ = await _created_delivery(api, control)
+    status, _ = await post_webhook(api, public_id, envelope("invitee.created", {"uri": "x"}))
+    log = await settled(api)
+    assert status == 200
+    assert [(e["status"], e["attempts"]) for e in log] == [("failed", 1)]
+    assert log[0]["error"].startswith("PayloadError")
