@@ -41,6 +41,18 @@ def start_embedded_postgres(directory: Path) -> Any:
     return pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
 
 
+def stop_embedded_postgres(server: Any) -> None:
+    """Stop an embedded server without forgetting it (fault tests restart it)."""
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+
+
+def restart_embedded_postgres(server: Any) -> None:
+    """Start a stopped embedded server again, on the same socket."""
+    server.ensure_postgres_running()
+
+
 @dataclass
 class DevPlan:
     """What dev mode switched on, for the start-up log and the serve loop."""

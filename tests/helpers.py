@@ -28,9 +28,14 @@ def envelope(event: str, payload: dict[str, Any], created_at: str | None = None)
 
 
 async def post_webhook(
-    api: Api, public_id: str, body: dict[str, Any] | bytes, *, key: str = SIGNING_KEY,
-    timestamp: int | None = None, header: str | None = None,
-) -> tuple[int, Any]:  # fmt: skip
+    api: Api,
+    public_id: str,
+    body: dict[str, Any] | bytes,
+    *,
+    key: str = SIGNING_KEY,
+    timestamp: int | None = None,
+    header: str | None = None,
+) -> tuple[int, Any]:
     """POST a delivery as Calendly would, signed unless a header is given."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     signature = (
@@ -127,14 +132,25 @@ async def _token(control: Sandbox, session: aiohttp.ClientSession) -> str:
     verifier = "v" * 50
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     redirect = "http://127.0.0.1:1/cb"
-    query = urlencode({"client_id": "sandbox-client", "response_type": "code",
-                       "redirect_uri": redirect, "code_challenge_method": "S256",
-                       "code_challenge": challenge.decode()})  # fmt: skip
+    query = urlencode(
+        {
+            "client_id": "sandbox-client",
+            "response_type": "code",
+            "redirect_uri": redirect,
+            "code_challenge_method": "S256",
+            "code_challenge": challenge.decode(),
+        }
+    )
     async with session.get(f"{control.url}/oauth/authorize?{query}", allow_redirects=False) as r:
         code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-            "code_verifier": verifier}  # fmt: skip
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect,
+        "code_verifier": verifier,
+    }
     auth = "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
-    async with session.post(f"{control.url}/oauth/token", data=form,
-                            headers={"Authorization": auth}) as resp:  # fmt: skip
+    async with session.post(
+        f"{control.url}/oauth/token", data=form, headers={"Authorization": auth}
+    ) as resp:
         return str((await resp.json())["access_token"])

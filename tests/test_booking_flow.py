@@ -32,31 +32,44 @@ async def _booked(
 
 async def test_booking_creates_appointment_and_client(api: Api, control: Sandbox) -> None:
     booking, appointment = await _booked(
-        api, control, text_reminder_number="+15550100",
+        api,
+        control,
+        text_reminder_number="+15550100",
         questions_and_answers=[{"question": "Why?", "answer": "Checkup", "position": 0}],
-    )  # fmt: skip
+    )
     _, clients = await api.call("GET", "/clients")
     _, event_types = await api.call("GET", "/event-types")
     invitee = booking["invitees"][0]
     assert appointment["status"] == "confirmed"
     assert (appointment["start_time"], appointment["end_time"]) == (
-        "2030-01-07T10:00:00+00:00", "2030-01-07T10:30:00+00:00",
-    )  # fmt: skip
+        "2030-01-07T10:00:00+00:00",
+        "2030-01-07T10:30:00+00:00",
+    )
     assert appointment["calendly_invitee_uri"] == invitee["uri"]
     assert appointment["calendly_event_uri"] == booking["event"]["uri"]
     assert appointment["event_type_id"] == event_types["items"][0]["id"]
     assert (appointment["cancel_url"], appointment["reschedule_url"]) == (
-        invitee["cancel_url"], invitee["reschedule_url"],
-    )  # fmt: skip
+        invitee["cancel_url"],
+        invitee["reschedule_url"],
+    )
     assert appointment["location"] == booking["event"]["location"]
     assert appointment["questions_and_answers"] == invitee["questions_and_answers"]
-    assert (appointment["no_show"], appointment["reschedule_count"], appointment["cancellation"]) == (
-        False, 0, None,
-    )  # fmt: skip
+    assert (
+        appointment["no_show"],
+        appointment["reschedule_count"],
+        appointment["cancellation"],
+    ) == (
+        False,
+        0,
+        None,
+    )
     [client] = clients["items"]
     assert appointment["client"] == {
-        "id": client["id"], "name": "Ana Lima", "email": "Ana@Example.com", "phone": "+15550100",
-    }  # fmt: skip
+        "id": client["id"],
+        "name": "Ana Lima",
+        "email": "Ana@Example.com",
+        "phone": "+15550100",
+    }
 
 
 async def test_service_comes_from_mapping_or_default(api: Api, control: Sandbox) -> None:
@@ -89,8 +102,12 @@ async def test_existing_client_is_reused_and_completed(api: Api, control: Sandbo
     await api.connect()
     event_type = await default_event_type(control)
     await book(control, event_type, START, {"name": "Ana", "email": "ana@example.com"})
-    await book(control, event_type, "2030-01-08T10:00:00Z",
-               {"name": "Ana Other", "email": "ANA@Example.COM", "text_reminder_number": "+1555"})  # fmt: skip
+    await book(
+        control,
+        event_type,
+        "2030-01-08T10:00:00Z",
+        {"name": "Ana Other", "email": "ANA@Example.COM", "text_reminder_number": "+1555"},
+    )
     await settled(api)
     _, clients = await api.call("GET", "/clients")
     [client] = clients["items"]
@@ -116,8 +133,11 @@ async def test_first_and_last_name_make_the_client_name(api: Api, control: Sandb
 
 async def test_cancel(api: Api, control: Sandbox) -> None:
     booking, before = await _booked(api, control)
-    await control.call("POST", "/_sandbox/invitees/cancel",
-                       {"invitee": booking["invitees"][0]["uri"], "reason": "sick"})  # fmt: skip
+    await control.call(
+        "POST",
+        "/_sandbox/invitees/cancel",
+        {"invitee": booking["invitees"][0]["uri"], "reason": "sick"},
+    )
     await settled(api)
     [after] = await appointments(api)
     assert after["id"] == before["id"]
@@ -130,9 +150,11 @@ async def test_cancel(api: Api, control: Sandbox) -> None:
 
 async def test_reschedule_moves_the_appointment(api: Api, control: Sandbox) -> None:
     booking, before = await _booked(api, control)
-    moved = await control.call("POST", "/_sandbox/invitees/reschedule",
-                               {"invitee": booking["invitees"][0]["uri"],
-                                "start_time": "2030-01-09T15:00:00Z"})  # fmt: skip
+    moved = await control.call(
+        "POST",
+        "/_sandbox/invitees/reschedule",
+        {"invitee": booking["invitees"][0]["uri"], "start_time": "2030-01-09T15:00:00Z"},
+    )
     log = await settled(api)
     [after] = await appointments(api)
     assert [e["event"] for e in log] == ["invitee.created", "invitee.canceled", "invitee.created"]
@@ -141,11 +163,14 @@ async def test_reschedule_moves_the_appointment(api: Api, control: Sandbox) -> N
     assert after["start_time"] == "2030-01-09T15:00:00+00:00"
     assert after["calendly_invitee_uri"] == moved["new_invitee"]["uri"]
     assert after["reschedule_count"] == 1
-    assert after["history"] == [{
-        "calendly_invitee_uri": before["calendly_invitee_uri"],
-        "calendly_event_uri": before["calendly_event_uri"],
-        "start_time": before["start_time"], "end_time": before["end_time"],
-    }]  # fmt: skip
+    assert after["history"] == [
+        {
+            "calendly_invitee_uri": before["calendly_invitee_uri"],
+            "calendly_event_uri": before["calendly_event_uri"],
+            "start_time": before["start_time"],
+            "end_time": before["end_time"],
+        }
+    ]
 
 
 async def _reschedule_halves(
@@ -155,9 +180,15 @@ async def _reschedule_halves(
     integration = await api.connect()
     booking = await book(control, await default_event_type(control), START)
     await settled(api)
-    moved = await control.call("POST", "/_sandbox/invitees/reschedule",
-                               {"invitee": booking["invitees"][0]["uri"],
-                                "start_time": "2030-01-09T15:00:00Z", "deliver": False})  # fmt: skip
+    moved = await control.call(
+        "POST",
+        "/_sandbox/invitees/reschedule",
+        {
+            "invitee": booking["invitees"][0]["uri"],
+            "start_time": "2030-01-09T15:00:00Z",
+            "deliver": False,
+        },
+    )
     old = envelope("invitee.canceled", await invitee_payload(control, moved["old_invitee"]["uri"]))
     new = envelope("invitee.created", await invitee_payload(control, moved["new_invitee"]["uri"]))
     return integration["public_id"], old, new, moved
@@ -166,8 +197,14 @@ async def _reschedule_halves(
 async def _final(api: Api) -> tuple[Any, ...]:
     """The one appointment's state that must not depend on arrival order."""
     [a] = await appointments(api)
-    return (a["id"], a["status"], a["start_time"], a["calendly_invitee_uri"], a["reschedule_count"],
-            len(a["history"]))  # fmt: skip
+    return (
+        a["id"],
+        a["status"],
+        a["start_time"],
+        a["calendly_invitee_uri"],
+        a["reschedule_count"],
+        len(a["history"]),
+    )
 
 
 async def test_reschedule_old_half_first(api: Api, control: Sandbox) -> None:
@@ -179,8 +216,14 @@ async def test_reschedule_old_half_first(api: Api, control: Sandbox) -> None:
     await post_webhook(api, public_id, new)
     await settled(api)
     assert between["status"] == "confirmed"
-    assert await _final(api) == (original["id"], "confirmed", "2030-01-09T15:00:00+00:00",
-                                 moved["new_invitee"]["uri"], 1, 1)  # fmt: skip
+    assert await _final(api) == (
+        original["id"],
+        "confirmed",
+        "2030-01-09T15:00:00+00:00",
+        moved["new_invitee"]["uri"],
+        1,
+        1,
+    )
 
 
 async def test_reschedule_new_half_first(api: Api, control: Sandbox) -> None:
@@ -192,10 +235,18 @@ async def test_reschedule_new_half_first(api: Api, control: Sandbox) -> None:
     await post_webhook(api, public_id, old)
     await settled(api)
     assert (between["id"], between["status"], between["reschedule_count"]) == (
-        original["id"], "confirmed", 1,
-    )  # fmt: skip
-    assert await _final(api) == (original["id"], "confirmed", "2030-01-09T15:00:00+00:00",
-                                 moved["new_invitee"]["uri"], 1, 1)  # fmt: skip
+        original["id"],
+        "confirmed",
+        1,
+    )
+    assert await _final(api) == (
+        original["id"],
+        "confirmed",
+        "2030-01-09T15:00:00+00:00",
+        moved["new_invitee"]["uri"],
+        1,
+        1,
+    )
 
 
 async def test_reschedule_halves_duplicated_and_shuffled(api: Api, control: Sandbox) -> None:
@@ -204,25 +255,36 @@ async def test_reschedule_halves_duplicated_and_shuffled(api: Api, control: Sand
     for delivery in (new, old, new, old, new, old):
         assert (await post_webhook(api, public_id, delivery))[0] == 200
     await settled(api)
-    assert await _final(api) == (original["id"], "confirmed", "2030-01-09T15:00:00+00:00",
-                                 moved["new_invitee"]["uri"], 1, 1)  # fmt: skip
+    assert await _final(api) == (
+        original["id"],
+        "confirmed",
+        "2030-01-09T15:00:00+00:00",
+        moved["new_invitee"]["uri"],
+        1,
+        1,
+    )
 
 
 async def test_rescheduled_twice(api: Api, control: Sandbox) -> None:
     booking, original = await _booked(api, control)
-    first = await control.call("POST", "/_sandbox/invitees/reschedule",
-                               {"invitee": booking["invitees"][0]["uri"],
-                                "start_time": "2030-01-09T15:00:00Z"})  # fmt: skip
-    second = await control.call("POST", "/_sandbox/invitees/reschedule",
-                                {"invitee": first["new_invitee"]["uri"],
-                                 "start_time": "2030-01-10T09:00:00Z"})  # fmt: skip
+    first = await control.call(
+        "POST",
+        "/_sandbox/invitees/reschedule",
+        {"invitee": booking["invitees"][0]["uri"], "start_time": "2030-01-09T15:00:00Z"},
+    )
+    second = await control.call(
+        "POST",
+        "/_sandbox/invitees/reschedule",
+        {"invitee": first["new_invitee"]["uri"], "start_time": "2030-01-10T09:00:00Z"},
+    )
     await settled(api)
     [after] = await appointments(api)
     assert (after["id"], after["reschedule_count"]) == (original["id"], 2)
     assert after["calendly_invitee_uri"] == second["new_invitee"]["uri"]
     assert [h["start_time"] for h in after["history"]] == [
-        "2030-01-07T10:00:00+00:00", "2030-01-09T15:00:00+00:00",
-    ]  # fmt: skip
+        "2030-01-07T10:00:00+00:00",
+        "2030-01-09T15:00:00+00:00",
+    ]
 
 
 async def test_no_show_marked_and_cleared(api: Api, control: Sandbox) -> None:
@@ -240,10 +302,17 @@ async def test_no_show_marked_and_cleared(api: Api, control: Sandbox) -> None:
 
 async def test_group_event_gets_one_appointment_per_invitee(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
-    group = await control.call("POST", "/_sandbox/event_types", {
-        "user": integration["calendly_user_uri"], "name": "Workshop", "duration": 60,
-        "kind": "group", "invitee_limit": 5,
-    })  # fmt: skip
+    group = await control.call(
+        "POST",
+        "/_sandbox/event_types",
+        {
+            "user": integration["calendly_user_uri"],
+            "name": "Workshop",
+            "duration": 60,
+            "kind": "group",
+            "invitee_limit": 5,
+        },
+    )
     await settled(api)
     people = [{"name": f"P{n}", "email": f"p{n}@example.com"} for n in range(3)]
     booking = await book(control, group["resource"]["uri"], START, *people)
@@ -258,8 +327,11 @@ async def test_group_event_gets_one_appointment_per_invitee(api: Api, control: S
     assert len({a["calendly_event_uri"] for a in items}) == 1
     assert sorted(a["client"]["email"] for a in items) == [p["email"] for p in people]
     assert len(clients["items"]) == 3
-    assert after == {"p0@example.com": "confirmed", "p1@example.com": "canceled",
-                     "p2@example.com": "confirmed"}  # fmt: skip
+    assert after == {
+        "p0@example.com": "confirmed",
+        "p1@example.com": "canceled",
+        "p2@example.com": "confirmed",
+    }
 
 
 async def test_stale_state_never_overwrites_newer(api: Api, control: Sandbox) -> None:
@@ -288,8 +360,11 @@ async def test_inactive_mapping_is_ignored_with_reason(api: Api, control: Sandbo
     await api.call("PUT", f"/event-types/{event_type_id}/mapping", json={"is_active": False})
     await book(control, await default_event_type(control), START)
     inactive = await settled(api)
-    await api.call("PUT", f"/event-types/{event_type_id}/mapping",
-                   json={"is_active": True, "auto_create_appointment": False})  # fmt: skip
+    await api.call(
+        "PUT",
+        f"/event-types/{event_type_id}/mapping",
+        json={"is_active": True, "auto_create_appointment": False},
+    )
     await book(control, await default_event_type(control), "2030-01-08T10:00:00Z")
     no_auto = await settled(api)
     assert await appointments(api) == []
@@ -313,10 +388,16 @@ async def test_sync_disabled_then_replay(api: Api, control: Sandbox) -> None:
 
 async def test_unknown_event_type_is_loaded(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
-    quiet = await control.call("POST", "/_sandbox/event_types", {
-        "user": integration["calendly_user_uri"], "name": "Late", "duration": 45,
-        "deliver": False,
-    })  # fmt: skip
+    quiet = await control.call(
+        "POST",
+        "/_sandbox/event_types",
+        {
+            "user": integration["calendly_user_uri"],
+            "name": "Late",
+            "duration": 45,
+            "deliver": False,
+        },
+    )
     await book(control, quiet["resource"]["uri"], START)
     await settled(api)
     _, listing = await api.call("GET", "/event-types")
@@ -332,8 +413,11 @@ async def test_event_type_webhooks_keep_the_list_current(api: Api, control: Sand
     await api.call(
         "PUT", f"/event-types/{before['items'][0]['id']}/mapping", json={"service_id": 3}
     )
-    made = await control.call("POST", "/_sandbox/event_types",
-                              {"user": integration["calendly_user_uri"], "name": "New", "duration": 20})  # fmt: skip
+    made = await control.call(
+        "POST",
+        "/_sandbox/event_types",
+        {"user": integration["calendly_user_uri"], "name": "New", "duration": 20},
+    )
     uuid = made["resource"]["uri"].rsplit("/", 1)[1]
     await control.call("PATCH", f"/_sandbox/event_types/{uuid}", {"name": "Renamed"})
     seed_uuid = before["items"][0]["calendly_event_type_uri"].rsplit("/", 1)[1]
@@ -353,12 +437,16 @@ async def test_routing_form_submission_is_stored_and_linked(
         "uri": "https://api.calendly.com/routing_form_submissions/SUB1",
         "routing_form": "https://api.calendly.com/routing_forms/FORM1",
         "questions_and_answers": [{"question_uuid": "q1", "question": "Team?", "answer": "A"}],
-        "tracking": {"utm_source": None}, "result": {"type": "event_type", "value": "x"},
-        "submitter": booking["invitees"][0]["uri"], "submitter_type": "Invitee",
-        "created_at": "2030-01-01T00:00:00.000000Z", "updated_at": "2030-01-01T00:00:00.000000Z",
-    }  # fmt: skip
-    status, _ = await post_webhook(api, integration["public_id"],
-                                   envelope("routing_form_submission.created", submission))  # fmt: skip
+        "tracking": {"utm_source": None},
+        "result": {"type": "event_type", "value": "x"},
+        "submitter": booking["invitees"][0]["uri"],
+        "submitter_type": "Invitee",
+        "created_at": "2030-01-01T00:00:00.000000Z",
+        "updated_at": "2030-01-01T00:00:00.000000Z",
+    }
+    status, _ = await post_webhook(
+        api, integration["public_id"], envelope("routing_form_submission.created", submission)
+    )
     await settled(api)
     import asyncpg
 
@@ -372,5 +460,6 @@ async def test_routing_form_submission_is_stored_and_linked(
     [appointment] = await appointments(api)
     assert status == 200
     assert (row["submitter_uri"], row["appointment_id"]) == (
-        booking["invitees"][0]["uri"], appointment["id"],
-    )  # fmt: skip
+        booking["invitees"][0]["uri"],
+        appointment["id"],
+    )

@@ -91,8 +91,10 @@ async def test_invalid_grant_marks_needs_reauth(api: Api, control: Sandbox) -> N
     status, body = await api.call("GET", "/status")
     refresh, error = await api.call("POST", "/event-types/refresh")
     assert (stored.status, stored.access_token_enc, stored.refresh_token_enc) == (
-        "needs_reauth", None, None,
-    )  # fmt: skip
+        "needs_reauth",
+        None,
+        None,
+    )
     assert (status, body["status"], body["connected"]) == (200, "needs_reauth", True)
     assert (refresh, error["error"]["code"]) == (409, "needs_reauth")
 

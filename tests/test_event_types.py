@@ -13,13 +13,24 @@ async def test_connect_loads_event_types(api: Api) -> None:
     assert item["name"] == "30 Minute Meeting"
     assert (item["duration_minutes"], item["active"]) == (30, True)
     assert (item["service_id"], item["is_active"], item["auto_create_appointment"]) == (
-        None, True, True,
-    )  # fmt: skip
+        None,
+        True,
+        True,
+    )
     assert item["calendly_event_type_uri"].startswith(f"{api.sandbox_url}/event_types/")
     assert set(item) == {
-        "id", "calendly_event_type_uri", "name", "slug", "duration_minutes", "active",
-        "scheduling_url", "service_id", "is_active", "auto_create_appointment", "updated_at",
-    }  # fmt: skip
+        "id",
+        "calendly_event_type_uri",
+        "name",
+        "slug",
+        "duration_minutes",
+        "active",
+        "scheduling_url",
+        "service_id",
+        "is_active",
+        "auto_create_appointment",
+        "updated_at",
+    }
 
 
 async def test_refresh_counts_added_updated_removed(api: Api, control: Sandbox) -> None:
@@ -62,9 +73,10 @@ async def test_mapping(api: Api) -> None:
     _, listing = await api.call("GET", "/event-types")
     event_type_id = listing["items"][0]["id"]
     status, mapped = await api.call(
-        "PUT", f"/event-types/{event_type_id}/mapping",
+        "PUT",
+        f"/event-types/{event_type_id}/mapping",
         json={"service_id": 12, "is_active": False},
-    )  # fmt: skip
+    )
     _, partial = await api.call(
         "PUT", f"/event-types/{event_type_id}/mapping", json={"auto_create_appointment": False}
     )
@@ -79,8 +91,10 @@ async def test_mapping(api: Api) -> None:
         True,
     )
     assert (partial["service_id"], partial["is_active"], partial["auto_create_appointment"]) == (
-        12, False, False,
-    )  # fmt: skip
+        12,
+        False,
+        False,
+    )
     assert cleared["service_id"] is None
     kept = refreshed["items"][0]
     assert (kept["is_active"], kept["auto_create_appointment"]) == (False, False)

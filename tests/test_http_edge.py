@@ -71,6 +71,9 @@ async def test_error_body_shape(api: Api) -> None:
     status, body = await api.call("GET", "/integration")
     assert status == 404
     assert body == {
-        "error": {"code": "not_connected", "message": "no Calendly account is connected",
-                  "details": None}
-    }  # fmt: skip
+        "error": {
+            "code": "not_connected",
+            "message": "no Calendly account is connected",
+            "details": None,
+        }
+    }

@@ -12,11 +12,19 @@ from tests.conftest import Api, Sandbox
 async def test_not_connected(api: Api) -> None:
     status, body = await api.call("GET", "/status")
     missing, error = await api.call("GET", "/integration")
-    assert (status, body) == (200, {
-        "connected": False, "status": "not_connected", "sync_enabled": False,
-        "scheduling_url": None, "webhook_active": False, "last_sync_at": None,
-        "last_sync_status": None, "routing_forms_webhook": None,
-    })  # fmt: skip
+    assert (status, body) == (
+        200,
+        {
+            "connected": False,
+            "status": "not_connected",
+            "sync_enabled": False,
+            "scheduling_url": None,
+            "webhook_active": False,
+            "last_sync_at": None,
+            "last_sync_status": None,
+            "routing_forms_webhook": None,
+        },
+    )
     assert (missing, error["error"]["code"]) == (404, "not_connected")
 
 
@@ -41,9 +49,12 @@ async def test_toggle(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({"sync_enabled": "yes"}, "sync_enabled"), ({}, "sync_enabled"),
-     ({"sync_enabled": True, "x": 1}, "x")],
-)  # fmt: skip
+    [
+        ({"sync_enabled": "yes"}, "sync_enabled"),
+        ({}, "sync_enabled"),
+        ({"sync_enabled": True, "x": 1}, "x"),
+    ],
+)
 async def test_toggle_validation(api: Api, payload: dict[str, object], field: str) -> None:
     await api.connect()
     status, body = await api.call("PUT", "/integration/toggle", json=payload)
@@ -61,17 +72,21 @@ async def test_sync_settings_subset(api: Api) -> None:
         "PUT", "/integration/sync-settings", json={"sync_past_days": 30, "default_service_id": 9}
     )
     s2, second = await api.call(
-        "PUT", "/integration/sync-settings",
+        "PUT",
+        "/integration/sync-settings",
         json={"auto_confirm_bookings": False, "default_service_id": None},
-    )  # fmt: skip
+    )
     assert (s1, s2) == (200, 200)
     assert first["sync_settings"]["sync_past_days"] == 30
     assert first["sync_settings"]["default_service_id"] == 9
     assert second["sync_settings"] == {
-        "sync_past_days": 30, "sync_future_days": 60, "auto_confirm_bookings": False,
-        "create_client_if_not_exists": True, "default_service_id": None,
+        "sync_past_days": 30,
+        "sync_future_days": 60,
+        "auto_confirm_bookings": False,
+        "create_client_if_not_exists": True,
+        "default_service_id": None,
         "notification_on_booking": True,
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
@@ -116,8 +131,10 @@ async def test_disconnect(api: Api, control: Sandbox, database_url: str) -> None
     assert hooks == []
     assert (row["status"], row["id"]) == ("disconnected", integration["id"])
     assert (row["access_token_enc"], row["refresh_token_enc"], row["webhook_signing_key_enc"]) == (
-        None, None, None,
-    )  # fmt: skip
+        None,
+        None,
+        None,
+    )
 
 
 async def test_disconnect_revokes_tokens(api: Api, control: Sandbox) -> None:

@@ -69,11 +69,17 @@ async def test_round_trip_connects(api: Api, control: Sandbox) -> None:
     assert [(h["callback_url"], h["state"], h["scope"]) for h in hooks] == [
         (integration["webhook_url"], "active", "user")
     ]
-    assert sorted(hooks[0]["events"]) == sorted([
-        "invitee.created", "invitee.canceled", "invitee_no_show.created",
-        "invitee_no_show.deleted", "event_type.created", "event_type.updated",
-        "event_type.deleted",
-    ])  # fmt: skip
+    assert sorted(hooks[0]["events"]) == sorted(
+        [
+            "invitee.created",
+            "invitee.canceled",
+            "invitee_no_show.created",
+            "invitee_no_show.deleted",
+            "event_type.created",
+            "event_type.updated",
+            "event_type.deleted",
+        ]
+    )
     assert (org_hook["events"], org_hook["state"]) == (
         ["routing_form_submission.created"],
         "active",
@@ -81,10 +87,13 @@ async def test_round_trip_connects(api: Api, control: Sandbox) -> None:
     assert org_hook["callback_url"] == integration["webhook_url"] + "&scope=organization"
     assert integration["routing_forms_webhook"] == "active"
     assert integration["sync_settings"] == {
-        "sync_past_days": 7, "sync_future_days": 60, "auto_confirm_bookings": True,
-        "create_client_if_not_exists": True, "default_service_id": None,
+        "sync_past_days": 7,
+        "sync_future_days": 60,
+        "auto_confirm_bookings": True,
+        "create_client_if_not_exists": True,
+        "default_service_id": None,
         "notification_on_booking": True,
-    }  # fmt: skip
+    }
 
 
 async def test_status_after_connect(api: Api) -> None:
@@ -196,8 +205,9 @@ async def test_another_sandbox_user_connects_separately(api: Api, control: Sandb
     assert first["calendly_user_uri"] != second["calendly_user_uri"]
     # a plain member may not subscribe at organization scope: routing forms stay unavailable
     assert (first["routing_forms_webhook"], second["routing_forms_webhook"]) == (
-        "active", "not_permitted",
-    )  # fmt: skip
+        "active",
+        "not_permitted",
+    )
     assert status["routing_forms_webhook"] == "not_permitted"
 
 

@@ -77,8 +77,13 @@ def test_serve_without_settings_refuses_to_start(tmp_path: os.PathLike[str]) -> 
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "calendly_svc", "serve"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2
     assert len(lines) == 1
@@ -105,3 +110,12 @@ def test_dev_mode_fills_only_what_is_missing(tmp_path: os.PathLike[str]) -> None
     assert any("service API token" in note for note in again.notes)
     kept = (tmp_path / "token_encryption_key").read_text().strip()  # type: ignore[operator]
     assert env["TOKEN_ENCRYPTION_KEY"] == kept
+
+
+def test_notification_url_needs_its_secret(clean_env: pytest.MonkeyPatch) -> None:
+    for key, good in REQUIRED.items():
+        clean_env.setenv(key, good)
+    clean_env.setenv("MAIN_APP_WEBHOOK_URL", "https://app.example.com/hooks")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value) == "MAIN_APP_WEBHOOK_SECRET is required with MAIN_APP_WEBHOOK_URL"

@@ -25,8 +25,9 @@ from tests.helpers import (
 async def _created_delivery(api: Api, control: Sandbox) -> tuple[str, dict[str, Any]]:
     """Connect, book without delivery, and build the invitee.created Calendly would send."""
     integration = await api.connect()
-    booking = await book(control, await default_event_type(control), "2030-01-07T10:00:00Z",
-                         deliver=False)  # fmt: skip
+    booking = await book(
+        control, await default_event_type(control), "2030-01-07T10:00:00Z", deliver=False
+    )
     payload = await invitee_payload(control, booking["invitees"][0]["uri"])
     return integration["public_id"], envelope("invitee.created", payload)
 
@@ -176,9 +177,10 @@ async def test_webhook_needs_no_bearer_token(api: Api, control: Sandbox) -> None
     raw = json.dumps(delivery).encode()
     t = int(time.time())
     resp = await api.client.post(
-        f"/api/v1/calendly/webhook?integration={public_id}", data=raw,
+        f"/api/v1/calendly/webhook?integration={public_id}",
+        data=raw,
         headers={"Calendly-Webhook-Signature": f"t={t},v1={sign(SIGNING_KEY, raw, t)}"},
-    )  # fmt: skip
+    )
     assert resp.status == 200
 
 
