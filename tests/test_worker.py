@@ -199,3 +199,34 @@ def test_worker_ids_are_unique() -> None:
     from calendly_svc.worker import new_worker_id
 
     assert len({new_worker_id() for _ in range(100)}) == 100
+
+
+async def test_retries_with_backoff_then_failed(
+    start_service: Any, control: Sandbox, database_url: str
+) -> None:
+    api = await start_service(
+        webhook_max_attempts=3,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.1,
+        worker_poll_seconds=0.1,
+        calendly_max_retries=0,
+    )
+    public_id, delivery = await _quiet_booking(api, control, "Unreachable")
+    # the unknown event type cannot be loaded while Calendly keeps failing
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 1000, "fail_status": 503})
+    await post_webhook(api, public_id, delivery)
+    log = await eventually(lambda: _final_log(api), within=15)
+    await control.call("DELETE", "/_sandbox/faults")
+    status, _ = await api.call("POST", f"/webhook-events/{log[0]['id']}/replay")
+    replayed = await settled(api)
+    assert [(e["status"], e["attempts"]) for e in log] == [("failed", 3)]
+    assert log[0]["error"].startswith("CalendlyUnavailable")
+    assert status == 202
+    assert [(e["status"], e["attempts"], e["error"]) for e in replayed] == [("processed", 1, None)]
+    assert len(await appointments(api)) == 1
+
+
+async def _final_log(api: Api) -> list[dict[str, Any]] | None:
+    """The log once its only entry has failed for good."""
+    _, body = await api.call("GET", "/webhook-events")
+    return body["items"] if body["items"] and body["items"][0]["status"] == "failed" else None
