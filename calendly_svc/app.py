@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from calendly_svc.api import appointments, health, integration, webhooks
+from calendly_svc.api import appointments, health, integration, sync, webhooks
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
@@ -27,7 +27,7 @@ from calendly_svc.keys import (
     WORKER,
 )
 from calendly_svc.settings import Settings
-from calendly_svc.worker import Worker, inbox_queue, outbox_queue, run_until_stopped
+from calendly_svc.worker import run_until_stopped, standard_worker
 
 log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -55,7 +55,9 @@ def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
         base_delay=settings.calendly_retry_base_seconds,
         max_reset_wait=settings.calendly_max_reset_wait_seconds,
     )
-    limiters = RateLimiters(settings.calendly_rate_limit_per_minute)
+    limiters = RateLimiters(
+        settings.calendly_rate_limit_per_minute, settings.calendly_rate_limit_window_seconds
+    )
     client = CalendlyClient(
         session, settings.calendly_api_base_url, limiters, retry, settings.calendly_timeout_seconds
     )
@@ -76,9 +78,7 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].worker_enabled:
         yield
         return
-    deps = app[DEPS]
-    worker = Worker(deps, [inbox_queue(deps), outbox_queue(deps)])
-    app[WORKER] = worker
+    worker = app[WORKER] = standard_worker(app[DEPS])
     stop = await run_until_stopped(worker, app[SETTINGS].worker_shutdown_grace_seconds)
     yield
     await stop()
@@ -96,6 +96,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_worker_ctx)
-    for module in (health, integration, webhooks, appointments):
+    for module in (health, integration, webhooks, appointments, sync):
         app.add_routes(module.routes)
     return app

@@ -108,6 +108,10 @@ async def complete_authorization(
     async with deps.pool.acquire() as conn:
         fresh = await queries.get_integration(conn, integration.id)
     assert fresh is not None
+    if fresh.sync_enabled:
+        from calendly_svc.sync import enqueue  # sync builds on connect (subscriptions)
+
+        await enqueue(deps, fresh, "initial")
     return fresh
 
 

@@ -173,18 +173,23 @@ def _slot(invitee: Invitee | None, uri: str) -> dict[str, Any]:
 
 
 def project(invitees: Sequence[Invitee]) -> Projection:
-    """The current invitee is the newest one no other invitee replaced."""
-    superseded = {i.old_invitee_uri for i in invitees if i.old_invitee_uri}
-    superseded |= {i.uri for i in invitees if i.rescheduled or i.new_invitee_uri}
-    live = [i for i in invitees if i.uri not in superseded]
+    """The current invitee is the newest one no other invitee replaced.
+
+    A reschedule counts once both halves are known (either half names the other); until then a
+    rescheduled invitee whose successor is unknown stays current, and is not shown canceled.
+    """
+    present = {i.uri for i in invitees}
+    replaced = {i.old_invitee_uri for i in invitees if i.old_invitee_uri}
+    replaced |= {i.uri for i in invitees if i.new_invitee_uri in present}
+    moving = {i.uri for i in invitees if i.rescheduled or i.new_invitee_uri}
+    live = [i for i in invitees if i.uri not in replaced]
     current = max(live or invitees, key=lambda i: _age(i, i.uri))
     by_uri = {i.uri: i for i in invitees}
-    earlier = sorted(superseded, key=lambda uri: _age(by_uri.get(uri), uri))
+    earlier = sorted(replaced, key=lambda uri: _age(by_uri.get(uri), uri))
     return Projection(
         current=current,
-        # a rescheduled invitee is canceled only in name: the booking lives on in its successor
-        canceled=current.status == "canceled" and current.uri not in superseded,
-        reschedule_count=len(superseded),
+        canceled=current.status == "canceled" and current.uri not in replaced | moving,
+        reschedule_count=len(replaced),
         history=[_slot(by_uri.get(uri), uri) for uri in earlier],
     )
 

@@ -76,6 +76,8 @@ class Integration:
     created_at: datetime
     updated_at: datetime
     routing_forms_webhook: str | None
+    next_sync_at: datetime | None
+    last_full_sync_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,10 +388,13 @@ async def notify(conn: Conn, channel: str, payload: str = "") -> None:
 async def claim_webhook_events(
     conn: Conn, worker: str, limit: int, lease_seconds: float
 ) -> list[WebhookEvent]:
-    """Lease due rows (and rows whose lease ran out), oldest first."""
-    return await _fetch_all(
-        conn, WebhookEvent, "claim_webhook_events", worker, limit, lease_seconds
-    )
+    """Lease due rows (and rows whose lease ran out), oldest first, integration by integration."""
+    async with conn.transaction():
+        await conn.execute(_sql("lock_inbox_claims"))
+        rows = await _fetch_all(
+            conn, WebhookEvent, "claim_webhook_events", worker, limit, lease_seconds
+        )
+    return sorted(rows, key=lambda row: row.id)
 
 
 async def heartbeat_webhook_events(conn: Conn, worker: str, ids: list[int]) -> None:
@@ -868,3 +873,189 @@ async def set_routing_forms_webhook(conn: Conn, integration_id: int, state: str)
 async def get_organization_webhook(conn: Conn, organization_uri: str) -> OrganizationWebhook | None:
     """The organization's subscription record."""
     return await _fetch_one(conn, OrganizationWebhook, "get_organization_webhook", organization_uri)
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob:
+    """A queued, running or finished sync."""
+
+    id: int
+    integration_id: int
+    trigger: str
+    status: str
+    past_days: int | None
+    future_days: int | None
+    full_pass: bool
+    attempts: int
+    run_after: datetime
+    locked_by: str | None
+    locked_at: datetime | None
+    sync_log_id: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLog:
+    """What one sync did."""
+
+    id: int
+    integration_id: int
+    trigger: str
+    status: str
+    full_pass: bool
+    started_at: datetime
+    finished_at: datetime | None
+    window_start: datetime
+    window_end: datetime
+    events_seen: int
+    invitees_fetched: int
+    appointments_created: int
+    appointments_updated: int
+    appointments_canceled: int
+    clients_created: int
+    repaired: int
+    api_calls: int
+    rate_limited_waits: int
+    notes: list[Any]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCounts:
+    """The counters a finished sync records."""
+
+    events_seen: int = 0
+    invitees_fetched: int = 0
+    appointments_created: int = 0
+    appointments_updated: int = 0
+    appointments_canceled: int = 0
+    clients_created: int = 0
+    repaired: int = 0
+    api_calls: int = 0
+    rate_limited_waits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventSeen:
+    """What the last sync saw of a scheduled event."""
+
+    event_uri: str
+    calendly_updated_at: datetime | None
+    invitees_total: int | None
+    invitees_active: int | None
+
+
+async def enqueue_sync(
+    conn: Conn, integration_id: int, trigger: str, past_days: int | None,
+    future_days: int | None, full_pass: bool,
+) -> SyncJob | None:  # fmt: skip
+    """Queue a sync; None when one is already queued or running."""
+    return await _fetch_one(
+        conn, SyncJob, "enqueue_sync", integration_id, trigger, past_days, future_days, full_pass
+    )
+
+
+async def active_sync_job(conn: Conn, integration_id: int) -> SyncJob | None:
+    """The integration's queued or running sync."""
+    return await _fetch_one(conn, SyncJob, "active_sync_job", integration_id)
+
+
+async def get_sync_job(conn: Conn, job_id: int, integration_id: int) -> SyncJob | None:
+    """One sync job of this integration."""
+    return await _fetch_one(conn, SyncJob, "get_sync_job", job_id, integration_id)
+
+
+async def enqueue_due_syncs(conn: Conn, interval_seconds: float) -> int:
+    """Queue periodic syncs for every integration that is due; returns how many."""
+    return len(await conn.fetch(_sql("enqueue_due_syncs"), interval_seconds))
+
+
+async def schedule_next_sync(conn: Conn, integration_id: int, delay_seconds: float) -> None:
+    """When the next periodic sync of this integration is due."""
+    await conn.execute(_sql("schedule_next_sync"), integration_id, delay_seconds)
+
+
+async def claim_sync_jobs(
+    conn: Conn, worker: str, limit: int, lease_seconds: float
+) -> list[SyncJob]:
+    """Lease due jobs (and jobs whose lease ran out)."""
+    return await _fetch_all(conn, SyncJob, "claim_sync_jobs", worker, limit, lease_seconds)
+
+
+async def heartbeat_sync_jobs(conn: Conn, worker: str, ids: list[int]) -> None:
+    """Extend this worker's job leases."""
+    await conn.execute(_sql("heartbeat_sync_jobs"), worker, ids)
+
+
+async def finish_sync_job(
+    conn: Conn, job_id: int, worker: str, status: str, error: str | None, log_id: int | None
+) -> bool:
+    """Record a job's outcome; False when the lease was lost."""
+    result = await conn.execute(_sql("finish_sync_job"), job_id, worker, status, error, log_id)
+    return bool(result == "UPDATE 1")
+
+
+async def release_sync_jobs(conn: Conn, worker: str) -> None:
+    """Hand back this worker's running jobs."""
+    await conn.execute(_sql("release_sync_jobs"), worker)
+
+
+async def insert_sync_log(
+    conn: Conn, integration_id: int, trigger: str, full_pass: bool, start: datetime, end: datetime
+) -> SyncLog:
+    """Open a sync log."""
+    row = await _fetch_one(
+        conn, SyncLog, "insert_sync_log", integration_id, trigger, full_pass, start, end
+    )
+    assert row is not None
+    return row
+
+
+async def finish_sync_log(
+    conn: Conn, log_id: int, status: str, counts: SyncCounts, notes: list[Any], error: str | None
+) -> SyncLog | None:
+    """Close a sync log with its counters."""
+    return await _fetch_one(
+        conn, SyncLog, "finish_sync_log", log_id, status, *_values(counts), notes, error
+    )
+
+
+async def list_sync_logs(
+    conn: Conn, integration_id: int, before_id: int | None, limit: int
+) -> list[SyncLog]:
+    """Sync logs, newest first."""
+    return await _fetch_all(conn, SyncLog, "list_sync_logs", integration_id, before_id, limit)
+
+
+async def record_sync_result(conn: Conn, integration_id: int, status: str, full_pass: bool) -> None:
+    """The integration's last sync time and status."""
+    await conn.execute(_sql("record_sync_result"), integration_id, status, full_pass)
+
+
+async def events_seen(conn: Conn, integration_id: int, uris: list[str]) -> dict[str, EventSeen]:
+    """What the last sync saw of these events, by URI."""
+    rows = await _fetch_all(conn, EventSeen, "events_seen", integration_id, uris)
+    return {row.event_uri: row for row in rows}
+
+
+async def mark_events_seen(conn: Conn, integration_id: int, seen: Sequence[EventSeen]) -> None:
+    """Remember events a sync has fully applied."""
+    if not seen:
+        return
+    await conn.execute(_sql("mark_events_seen"), integration_id, *_columns(seen))
+
+
+async def attach_sync_log(conn: Conn, job_id: int, worker: str, log_id: int) -> None:
+    """Remember the log a job's current run writes."""
+    await conn.execute(_sql("attach_sync_log"), job_id, worker, log_id)
+
+
+async def abandon_sync_log(conn: Conn, log_id: int, error: str) -> None:
+    """Close a log whose run was interrupted."""
+    await conn.execute(_sql("abandon_sync_log"), log_id, error)

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
+    sync_interval_seconds: float = Field(default=900.0, gt=0)
+    sync_schedule_check_seconds: float = Field(default=30.0, gt=0)
+    sync_concurrency: int = Field(default=8, ge=1)
+    sync_jobs_per_worker: int = Field(default=2, ge=1)
+    calendly_rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     main_app_webhook_url: str | None = None
     main_app_webhook_secret: SecretStr | None = None
     outbox_max_attempts: int = Field(default=25, ge=1)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from calendly_svc.queries import Appointment, Client, EventType, Integration, WebhookEvent
+from calendly_svc.queries import (
+    Appointment,
+    Client,
+    EventType,
+    Integration,
+    SyncLog,
+    WebhookEvent,
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -165,4 +172,29 @@ def webhook_event_view(event: WebhookEvent) -> dict[str, Any]:
         "calendly_created_at": iso(event.calendly_created_at),
         "received_at": iso(event.received_at),
         "processed_at": iso(event.processed_at),
+    }
+
+
+def sync_log_view(entry: SyncLog) -> dict[str, Any]:
+    """One sync log."""
+    return {
+        "id": entry.id,
+        "trigger": entry.trigger,
+        "status": entry.status,
+        "full_pass": entry.full_pass,
+        "started_at": iso(entry.started_at),
+        "finished_at": iso(entry.finished_at),
+        "window_start": iso(entry.window_start),
+        "window_end": iso(entry.window_end),
+        "events_seen": entry.events_seen,
+        "invitees_fetched": entry.invitees_fetched,
+        "appointments_created": entry.appointments_created,
+        "appointments_updated": entry.appointments_updated,
+        "appointments_canceled": entry.appointments_canceled,
+        "clients_created": entry.clients_created,
+        "repaired": entry.repaired,
+        "api_calls": entry.api_calls,
+        "rate_limited_waits": entry.rate_limited_waits,
+        "notes": entry.notes,
+        "error": entry.error,
     }

@@ -43,6 +43,9 @@ class Queue:
     process: Callable[[str, Any], Awaitable[None]]
     heartbeat: Callable[[Conn, str, list[int]], Awaitable[None]]
     release: Callable[[Conn, str], Awaitable[None]]
+    batch: int | None = None
+    # rows with the same key are processed one after another, in claim order
+    order_by: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -67,8 +70,12 @@ class _Health:
 class Worker:
     """Runs every queue's loop, the LISTEN connection and the heartbeat."""
 
-    def __init__(self, deps: Deps, queues: list[Queue], worker_id: str | None = None) -> None:
+    def __init__(
+        self, deps: Deps, queues: list[Queue], worker_id: str | None = None,
+        schedule: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:  # fmt: skip
         self.deps = deps
+        self.schedule = schedule
         self.queues = queues
         self.id = worker_id or new_worker_id()
         self.settings = deps.settings
@@ -84,6 +91,8 @@ class Worker:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._listen())
             group.create_task(self._heartbeat())
+            if self.schedule is not None:
+                group.create_task(self._scheduler(self.schedule))
             for queue in self.queues:
                 group.create_task(self._loop(queue))
 
@@ -110,7 +119,7 @@ class Worker:
             try:
                 async with self.deps.pool.acquire() as conn:
                     rows = await queue.claim(
-                        conn, self.id, self.settings.worker_batch_size,
+                        conn, self.id, queue.batch or self.settings.worker_batch_size,
                         self.settings.worker_lease_seconds,
                     )  # fmt: skip
                 self._health.ok(f"claim_{queue.name}")
@@ -131,14 +140,19 @@ class Worker:
         event.clear()
 
     async def _process_batch(self, queue: Queue, rows: Sequence[Any]) -> None:
-        """Process a claimed batch with bounded concurrency."""
+        """Process a claimed batch: groups concurrently (bounded), each group in order."""
         limit = asyncio.Semaphore(self.settings.worker_concurrency)
+        groups: dict[Any, list[Any]] = {}
+        for row in rows:
+            key = queue.order_by(row) if queue.order_by else row.id
+            groups.setdefault(key, []).append(row)
 
-        async def one(row: Any) -> None:
+        async def in_order(group: list[Any]) -> None:
             async with limit:
-                await self._process_one(queue, row)
+                for row in group:
+                    await self._process_one(queue, row)
 
-        await asyncio.gather(*(one(row) for row in rows))
+        await asyncio.gather(*(in_order(group) for group in groups.values()))
 
     async def _process_one(self, queue: Queue, row: Any) -> None:
         """One row, with its id in the log context and in the heartbeat set."""
@@ -174,6 +188,17 @@ class Worker:
             self._health.ok("heartbeat")
         except DB_ERRORS as exc:
             self._health.failed("heartbeat", exc)
+
+    async def _scheduler(self, schedule: Callable[[], Awaitable[int]]) -> None:
+        """Run the periodic scheduler every few (jittered) seconds; every replica may."""
+        while not self.stopping.is_set():
+            try:
+                await schedule()
+                self._health.ok("schedule")
+            except DB_ERRORS as exc:
+                self._health.failed("schedule", exc)
+            delay = self.settings.sync_schedule_check_seconds * random.uniform(0.8, 1.2)
+            await _first(asyncio.sleep(delay), self.stopping.wait())
 
     async def _listen(self) -> None:
         """A dedicated LISTEN connection, re-established after it is lost."""
@@ -233,6 +258,7 @@ def inbox_queue(deps: Deps) -> Queue:
     return Queue(
         "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
         queries.heartbeat_webhook_events, queries.release_webhook_events,
+        order_by=lambda row: row.integration_id,
     )  # fmt: skip
 
 
@@ -247,6 +273,30 @@ def outbox_queue(deps: Deps) -> Queue:
         "outbox", channels.OUTBOX, queries.claim_outbox, process,
         queries.heartbeat_outbox, queries.release_outbox,
     )  # fmt: skip
+
+
+def sync_queue(deps: Deps) -> Queue:
+    """Sync jobs: long-running, so few at a time per worker."""
+    from calendly_svc.sync import process_sync_job
+
+    async def process(worker: str, row: queries.SyncJob) -> None:
+        await process_sync_job(deps, worker, row)
+
+    return Queue(
+        "sync_job", channels.JOBS, queries.claim_sync_jobs, process,
+        queries.heartbeat_sync_jobs, queries.release_sync_jobs, deps.settings.sync_jobs_per_worker,
+    )  # fmt: skip
+
+
+def standard_worker(deps: Deps) -> Worker:
+    """The worker every replica runs: inbox, outbox, syncs and the periodic scheduler."""
+    from calendly_svc.sync import enqueue_due
+
+    async def schedule() -> int:
+        return await enqueue_due(deps)
+
+    queues = [inbox_queue(deps), outbox_queue(deps), sync_queue(deps)]
+    return Worker(deps, queues, schedule=schedule)
 
 
 async def run_until_stopped(worker: Worker, grace: float) -> Callable[[], Awaitable[None]]:

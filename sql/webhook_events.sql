@@ -11,12 +11,25 @@ RETURNING w.id, (xmax = 0) AS inserted;
 -- name: notify
 SELECT pg_notify($1::text, $2::text);
 
+-- name: lock_inbox_claims
+-- Claims run one at a time (across replicas), so the next statement sees every lease.
+SELECT pg_advisory_xact_lock(1, 1);
+
 -- name: claim_webhook_events
--- Oldest first; a row whose lease ran out (its worker died) is taken over here.
-WITH picked AS (
+-- Oldest first; a row whose lease ran out (its worker died) is taken over here. Rows of an
+-- integration another worker is processing wait, so each integration's deliveries are applied
+-- in arrival order.
+WITH busy AS (
+    SELECT DISTINCT integration_id FROM webhook_events
+    WHERE status = 'processing'
+      AND locked_at >= now() - make_interval(secs => $3::double precision)
+      AND locked_by <> $1::text
+), picked AS (
     SELECT id FROM webhook_events
-    WHERE (status = 'received' AND run_after <= now())
-       OR (status = 'processing' AND locked_at < now() - make_interval(secs => $3::double precision))
+    WHERE ((status = 'received' AND run_after <= now())
+           OR (status = 'processing'
+               AND locked_at < now() - make_interval(secs => $3::double precision)))
+      AND integration_id NOT IN (SELECT integration_id FROM busy)
     ORDER BY id
     LIMIT $2::integer
     FOR UPDATE SKIP LOCKED

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from cryptography.fernet import Fernet
 
 from calendly_svc.app import create_app
 from calendly_svc.db import apply_migrations_sync
+from calendly_svc.keys import DB_POOL
 from calendly_svc.logging import configure_logging
 from calendly_svc.sandbox import SandboxConfig, start_sandbox
 from calendly_svc.settings import Settings
@@ -166,7 +169,22 @@ class Api:
             "POST", "/oauth-callback", user, json={"code": code, "state": state}
         )
         assert status == 200, body
+        await self.syncs_idle()
         return body  # type: ignore[no-any-return]
+
+    async def syncs_idle(self, within: float = 20.0) -> None:
+        """Wait until no sync job is queued or running (connecting starts one)."""
+        pool = self.client.server.app[DB_POOL]
+        deadline = time.monotonic() + within
+        while True:
+            async with pool.acquire() as conn:
+                active = await conn.fetchval(
+                    "SELECT count(*) FROM sync_jobs WHERE status IN ('queued', 'running')"
+                )
+            if not active:
+                return
+            assert time.monotonic() < deadline, "sync jobs still active"
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -23,7 +23,11 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
     body = await resp.json()
     assert resp.status == 503
     assert body["error"]["code"] == "migrations_pending"
-    assert body["error"]["details"] == ["0001_integrations", "0002_webhooks_appointments"]
+    assert body["error"]["details"] == [
+        "0001_integrations",
+        "0002_webhooks_appointments",
+        "0003_sync",
+    ]
 
 
 async def test_request_id_is_echoed_or_generated(api: Api) -> None:

@@ -104,7 +104,9 @@ async def test_status_after_connect(api: Api) -> None:
     assert body["status"] == "active"
     assert body["webhook_active"] is True
     assert body["scheduling_url"].startswith("https://")
-    assert (body["last_sync_at"], body["last_sync_status"]) == (None, None)
+    # connecting ran an initial sync
+    assert body["last_sync_at"] is not None
+    assert body["last_sync_status"] == "succeeded"
 
 
 async def test_state_is_single_use(api: Api) -> None:

@@ -115,3 +115,19 @@ class WebhookEventsQuery(BaseModel):
     event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     limit: Limit = 50
     cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ManualSyncBody(Strict):
+    """POST /sync/manual: optional window override; `full` skips nothing."""
+
+    past_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    future_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    full: bool = False
+
+
+class SyncLogsQuery(BaseModel):
+    """GET /sync-logs."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: Limit = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,18 @@ from calendly_svc.calendly.tokens import TokenSource
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100
+
+
+@dataclass(slots=True)
+class CallStats:
+    """API calls and rate-limit waits made in one context (e.g. one sync)."""
+
+    calls: int = 0
+    rate_limited_waits: int = 0
+
+
+# Set by a caller that wants its own counts; tasks it spawns share the same object.
+current_stats: ContextVar[CallStats | None] = ContextVar("calendly_call_stats", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +96,8 @@ class CalendlyClient:
         """One HTTP exchange; the body is parsed JSON (None when empty)."""
         headers = {"Authorization": f"Bearer {token}"}
         self.calls += 1
+        if (stats := current_stats.get()) is not None:
+            stats.calls += 1
         async with self.session.request(
             method, url, params=params, json=json, headers=headers, timeout=self._timeout
         ) as resp:
@@ -151,6 +166,8 @@ class CalendlyClient:
             raise CalendlyUnavailable(429, "rate limited by Calendly too many times")
         delay = _reset_seconds(resp.headers, self._retry.max_reset_wait)
         self.rate_limited_waits += 1
+        if (stats := current_stats.get()) is not None:
+            stats.rate_limited_waits += 1
         log.info("calendly_rate_limited", wait_seconds=delay)
         self._limits.block(user, delay)
 
@@ -193,3 +210,21 @@ class CalendlyClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Subscriptions matching organization/scope/user."""
         return self.paginate(source, "/webhook_subscriptions", params)
+
+    async def get_webhook(self, source: TokenSource, uri: str) -> dict[str, Any]:
+        """One subscription (404 when Calendly deleted it)."""
+        body = await self.request(source, "GET", uri)
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    def scheduled_events(
+        self, source: TokenSource, user_uri: str, start: str, end: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The user's events (active and canceled) starting inside the window, by start time."""
+        params = {"user": user_uri, "min_start_time": start, "max_start_time": end,
+                  "sort": "start_time:asc"}  # fmt: skip
+        return self.paginate(source, "/scheduled_events", params)
+
+    def invitees(self, source: TokenSource, event_uri: str) -> AsyncIterator[dict[str, Any]]:
+        """Every invitee (active and canceled) of one event."""
+        return self.paginate(source, f"{event_uri}/invitees", {})
