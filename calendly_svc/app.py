@@ -56,7 +56,7 @@ def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
         max_reset_wait=settings.calendly_max_reset_wait_seconds,
     )
     limiters = RateLimiters(
-        settings.calendly_rate_limit_per_minute, settings.calendly_rate_limit_window_seconds
+        settings.calendly_rate_limit, settings.calendly_rate_limit_window_seconds
     )
     client = CalendlyClient(
         session, settings.calendly_api_base_url, limiters, retry, settings.calendly_timeout_seconds

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     calendly_timeout_seconds: float = Field(default=30.0, gt=0)
     calendly_max_retries: int = Field(default=5, ge=0)
     calendly_retry_base_seconds: float = Field(default=0.5, gt=0)
-    calendly_rate_limit_per_minute: int = Field(default=500, ge=1)
+    calendly_rate_limit: int = Field(default=500, ge=1)
     calendly_max_reset_wait_seconds: float = Field(default=120.0, gt=0)
     token_refresh_margin_seconds: int = Field(default=300, ge=0)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60)
