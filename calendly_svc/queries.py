@@ -482,36 +482,11 @@ class InviteeState:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredInvitee:
-    """A stored invitee snapshot."""
+class StoredInvitee(InviteeState):
+    """A stored invitee snapshot: the state plus where it belongs."""
 
     integration_id: int
-    uri: str
     appointment_id: int | None
-    event_uri: str
-    event_type_uri: str | None
-    status: str
-    rescheduled: bool
-    old_invitee_uri: str | None
-    new_invitee_uri: str | None
-    email: str | None
-    name: str | None
-    first_name: str | None
-    last_name: str | None
-    text_reminder_number: str | None
-    timezone: str | None
-    questions_and_answers: list[Any]
-    cancellation: dict[str, Any] | None
-    no_show: bool
-    start_time: datetime | None
-    end_time: datetime | None
-    location: dict[str, Any] | None
-    cancel_url: str | None
-    reschedule_url: str | None
-    routing_form_submission_uri: str | None
-    calendly_created_at: datetime | None
-    calendly_updated_at: datetime
-    event_updated_at: datetime | None
     seen_at: datetime
 
 
@@ -926,9 +901,9 @@ class SyncLog:
     error: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyncCounts:
-    """The counters a finished sync records."""
+    """The counters a sync keeps while it runs and records when it ends."""
 
     events_seen: int = 0
     invitees_fetched: int = 0

@@ -8,7 +8,7 @@ most `SYNC_CONCURRENCY` events are in flight, so memory stays flat however large
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,26 +88,6 @@ async def enqueue_due(deps: Deps) -> int:
 # --- one sync -----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Counts:
-    """Counters of a running sync (mutable; frozen into queries.SyncCounts at the end)."""
-
-    events_seen: int = 0
-    invitees_fetched: int = 0
-    appointments_created: int = 0
-    appointments_updated: int = 0
-    appointments_canceled: int = 0
-    clients_created: int = 0
-    repaired: int = 0
-
-    def frozen(self, stats: CallStats) -> queries.SyncCounts:
-        """The final counts, with the API calls made."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return queries.SyncCounts(
-            **values, api_calls=stats.calls, rate_limited_waits=stats.rate_limited_waits
-        )
-
-
 def _window(
     integration: queries.Integration, job: queries.SyncJob, now: datetime
 ) -> tuple[datetime, datetime]:
@@ -155,7 +135,7 @@ class SyncRun:
     integration: queries.Integration
     job: queries.SyncJob
     full: bool
-    counts: _Counts = field(default_factory=_Counts)
+    counts: queries.SyncCounts = field(default_factory=queries.SyncCounts)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _types: dict[str, queries.EventType | None] = field(default_factory=dict)
@@ -285,9 +265,8 @@ async def _close_log(
 ) -> None:  # fmt: skip
     """Record counters and outcome; schedule the next periodic sync."""
     async with deps.pool.acquire() as conn, conn.transaction():
-        await queries.finish_sync_log(
-            conn, entry.id, status, run.counts.frozen(stats), run.notes, error
-        )
+        run.counts.api_calls, run.counts.rate_limited_waits = stats.calls, stats.rate_limited_waits
+        await queries.finish_sync_log(conn, entry.id, status, run.counts, run.notes, error)
         await queries.record_sync_result(
             conn, run.integration.id, status, run.full and status == "succeeded"
         )
@@ -328,7 +307,7 @@ async def run_sync(
         current_stats.reset(token)
     status, message = _outcome(run, error)
     await _close_log(deps, run, entry, stats, status, message)
-    log.info("sync_finished", status=status, trigger=job.trigger, **vars(run.counts))
+    log.info("sync_finished", status=status, trigger=job.trigger, **asdict(run.counts))
     return status, message, entry.id
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from calendly_svc import queries
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import cursor_time, decode_cursor, encode_cursor
+from calendly_svc.api.pagination import cursor_time, decode_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.domain import normalize_email
 from calendly_svc.errors import NotFound
@@ -44,12 +44,9 @@ async def list_appointments(request: web.Request) -> web.Response:
     params = query(request, schemas.AppointmentsQuery)
     async with request.app[DEPS].pool.acquire() as conn:
         rows = await queries.list_appointments(conn, request[USER_ID], _filters(params))
-        page = rows[: params.limit]
+        page, cursor = page_of(rows, params.limit, lambda row: (row.updated_at.isoformat(), row.id))
         clients = await _with_clients(conn, page)
     items = [appointment_view(r, clients.get(r.client_id or 0)) for r in page]
-    cursor = None
-    if len(rows) > params.limit:
-        cursor = encode_cursor(page[-1].updated_at.isoformat(), page[-1].id)
     return web.json_response({"items": items, "next_cursor": cursor})
 
 
@@ -74,6 +71,5 @@ async def list_clients(request: web.Request) -> web.Response:
         rows = await queries.list_clients(
             conn, request[USER_ID], normalize_email(params.email), after, params.limit + 1
         )
-    page = rows[: params.limit]
-    cursor = encode_cursor(page[-1].id) if len(rows) > params.limit else None
+    page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
     return web.json_response({"items": [client_view(c) for c in page], "next_cursor": cursor})

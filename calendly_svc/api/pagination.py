@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from calendly_svc.errors import BadRequest
+
+T = TypeVar("T")
 
 
 def encode_cursor(*values: Any) -> str:
@@ -40,3 +43,12 @@ def cursor_time(value: str) -> datetime:
     if parsed is None or parsed.tzinfo is None:
         raise BadRequest("the cursor is not valid for this list", code="invalid_cursor")
     return parsed
+
+
+def page_of(
+    rows: Sequence[T], limit: int, position: Callable[[T], tuple[Any, ...]]
+) -> tuple[list[T], str | None]:
+    """Split `limit + 1` fetched rows into a page and the cursor to the next one (if any)."""
+    page = list(rows[:limit])
+    more = len(rows) > limit
+    return page, encode_cursor(*position(page[-1])) if more else None

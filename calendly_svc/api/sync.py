@@ -8,7 +8,7 @@ from aiohttp import web
 
 from calendly_svc import connect, queries, sync
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import decode_cursor, encode_cursor
+from calendly_svc.api.pagination import decode_cursor, page_of
 from calendly_svc.api.validation import body, path_int, query
 from calendly_svc.errors import NotFound
 from calendly_svc.keys import DEPS, USER_ID
@@ -70,6 +70,5 @@ async def list_logs(request: web.Request) -> web.Response:
     before = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
     async with deps.pool.acquire() as conn:
         rows = await queries.list_sync_logs(conn, integration.id, before, params.limit + 1)
-    page = rows[: params.limit]
-    cursor = encode_cursor(page[-1].id) if len(rows) > params.limit else None
+    page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
     return web.json_response({"items": [sync_log_view(r) for r in page], "next_cursor": cursor})

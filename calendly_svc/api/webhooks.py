@@ -7,7 +7,7 @@ from aiohttp import web
 
 from calendly_svc import channels, connect, inbox, queries
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import decode_cursor, encode_cursor
+from calendly_svc.api.pagination import decode_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.errors import Conflict, NotFound
 from calendly_svc.keys import DEPS, USER_ID
@@ -43,8 +43,7 @@ async def list_events(request: web.Request) -> web.Response:
         rows = await queries.list_webhook_events(
             conn, integration.id, params.status, params.event, before, params.limit + 1
         )
-    page = rows[: params.limit]
-    cursor = encode_cursor(page[-1].id) if len(rows) > params.limit else None
+    page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
     return web.json_response(
         {"items": [webhook_event_view(r) for r in page], "next_cursor": cursor}
     )
