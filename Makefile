@@ -27,5 +27,11 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
+# Both benchmarks always run; the target fails when either misses a target.
 bench: $(STAMP)
-	$(BIN)/python -m calendly_svc.bench.sync_bench
+	$(BIN)/python -m calendly_svc.bench.sync_bench; s=$$?; \
+	$(BIN)/python -m calendly_svc.bench.ingest_bench; i=$$?; \
+	exit $$(( s || i ))
+
+soak: $(STAMP)
+	$(BIN)/python -m calendly_svc.bench.soak --seconds 120

@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply migrations, then serve the HTTP API")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     sub.add_parser("migrate", help="apply pending database migrations and exit")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt every stored secret under the first TOKEN_ENCRYPTION_KEY",
+    )
+    sub.add_parser(
+        "worker", help="run only the background worker (no HTTP), e.g. beside API-only replicas"
+    )
     sandbox = sub.add_parser("sandbox", help="run the Calendly sandbox emulator on its own")
     sandbox.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8081")))
@@ -58,18 +65,26 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _serve(settings: Settings, plan: DevPlan, migrate: bool) -> None:
-    """Run the service (and the dev sandbox) until a signal arrives."""
+async def _serve(settings: Settings, plan: DevPlan, migrate: bool, listen: bool = True) -> None:
+    """Run until a signal arrives; without `listen` only the app's lifecycle runs (the pool,
+    the HTTP client and the worker), for worker-only replicas."""
     if migrate:
         await apply_migrations(settings.database_url)
     async with contextlib.AsyncExitStack() as stack:
         if plan.use_sandbox:
             await stack.enter_async_context(_sandbox(settings))
-        runner = web.AppRunner(create_app(settings), handle_signals=False)
+        runner = web.AppRunner(
+            create_app(settings),
+            handle_signals=False,
+            shutdown_timeout=settings.worker_shutdown_grace_seconds,
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, settings.host, settings.port).start()
-        log.info("service_started", url=f"http://{settings.host}:{settings.port}")
+        if listen:
+            await web.TCPSite(runner, settings.host, settings.port).start()
+            log.info("service_started", url=f"http://{settings.host}:{settings.port}")
+        else:
+            log.info("worker_only_started")
         await _wait_for_signal()
         log.info("service_stopping")
 
@@ -115,6 +130,18 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings_or_exit(plan)
     if args.command == "migrate":
         asyncio.run(apply_migrations(settings.database_url))
+        return
+    if args.command == "rotate-keys":
+        from calendly_svc.rotation import rotate
+
+        count = asyncio.run(rotate(settings.database_url, settings.token_encryption_key))
+        log.info("secrets_rotated", rows=count)
+        return
+    if args.command == "worker":
+        if not settings.worker_enabled:
+            print("configuration error: WORKER_ENABLED is false", file=sys.stderr)
+            raise SystemExit(2)
+        asyncio.run(_serve(settings, plan, migrate=False, listen=False))
         return
     asyncio.run(_serve(settings, plan, migrate=not args.no_migrate))
 

@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from calendly_svc.api import appointments, health, integration, sync, webhooks
+from calendly_svc.api import appointments, health, integration, openapi_route, sync, webhooks
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
@@ -23,9 +23,12 @@ from calendly_svc.keys import (
     DEPS,
     EXPECTED_MIGRATIONS,
     HTTP_SESSION,
+    METRICS,
     SETTINGS,
     WORKER,
 )
+from calendly_svc.metrics import Metrics
+from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
 from calendly_svc.worker import run_until_stopped, standard_worker
 
@@ -55,14 +58,20 @@ def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
         base_delay=settings.calendly_retry_base_seconds,
         max_reset_wait=settings.calendly_max_reset_wait_seconds,
     )
+    metrics = app[METRICS]
     limiters = RateLimiters(
         settings.calendly_rate_limit, settings.calendly_rate_limit_window_seconds
     )
     client = CalendlyClient(
-        session, settings.calendly_api_base_url, limiters, retry, settings.calendly_timeout_seconds
+        session, settings.calendly_api_base_url, limiters, retry,
+        settings.calendly_timeout_seconds, metrics,
+    )  # fmt: skip
+    tokens = TokenManager(
+        app[DB_POOL], app[CIPHER], oauth, settings.token_refresh_margin_seconds, metrics
     )
-    tokens = TokenManager(app[DB_POOL], app[CIPHER], oauth, settings.token_refresh_margin_seconds)
-    return Deps(settings, app[DB_POOL], app[CIPHER], client, oauth, tokens)
+    return Deps(
+        settings, app[DB_POOL], app[CIPHER], client, oauth, tokens, metrics, ReceiverCache()
+    )
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -92,10 +101,11 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CIPHER] = SecretCipher(settings.token_encryption_key)
+    app[METRICS] = Metrics()
     app[EXPECTED_MIGRATIONS] = migration_ids()
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_worker_ctx)
-    for module in (health, integration, webhooks, appointments, sync):
+    for module in (health, integration, webhooks, appointments, sync, openapi_route):
         app.add_routes(module.routes)
     return app

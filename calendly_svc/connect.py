@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -23,6 +24,8 @@ from calendly_svc.event_types import refresh_event_types
 
 log = structlog.get_logger(__name__)
 
+# Disconnecting never waits longer than this for Calendly (e.g. for a rate-limit reset).
+RELEASE_TIMEOUT_SECONDS = 10.0
 USER_WEBHOOK_EVENTS = (
     "invitee.created",
     "invitee.canceled",
@@ -94,6 +97,10 @@ async def complete_authorization(
         grant = await deps.oauth.exchange_code(code, pending.redirect_uri, verifier)
     except CalendlyAuthError as exc:
         # a refused code is Calendly's answer to this request, not a dead integration
+        if exc.title == "invalid_grant":
+            raise BadRequest(
+                f"Calendly refused the authorization code: {exc.message}", code="invalid_code"
+            ) from exc
         raise CalendlyError(exc.status, exc.message, exc.title) from exc
     me = await deps.calendly.get_me(StaticToken(grant.owner, grant.access_token))
     async with deps.pool.acquire() as conn, conn.transaction():
@@ -264,6 +271,7 @@ async def disconnect(deps: Deps, user_id: int) -> None:
         await _release_at_calendly(deps, integration)
     async with deps.pool.acquire() as conn:
         await queries.mark_disconnected(conn, integration.id)
+    deps.receivers.forget(integration.public_id)
     log.info("integration_disconnected", integration_id=integration.id, user_id=user_id)
 
 
@@ -287,11 +295,17 @@ async def _release_at_calendly(deps: Deps, integration: queries.Integration) -> 
     """Best effort: a Calendly failure must not keep a user from disconnecting."""
     source = deps.tokens.for_integration(integration)
     try:
-        if integration.webhook_uri:
-            await _delete_quietly(deps, source, integration.webhook_uri)
-        await _release_organization_webhook(deps, source, integration)
-        for token_enc in (integration.access_token_enc, integration.refresh_token_enc):
-            if token_enc is not None:
-                await deps.oauth.revoke(deps.cipher.decrypt(token_enc))
-    except Exception as exc:
-        log.warning("calendly_release_failed", integration_id=integration.id, error=str(exc))
+        async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+            await _release(deps, source, integration)
+    except Exception as exc:  # logged, and disconnecting goes on
+        log.warning("calendly_release_failed", integration_id=integration.id, error=repr(exc))
+
+
+async def _release(deps: Deps, source: TokenSource, integration: queries.Integration) -> None:
+    """Delete the subscriptions and revoke both tokens."""
+    if integration.webhook_uri:
+        await _delete_quietly(deps, source, integration.webhook_uri)
+    await _release_organization_webhook(deps, source, integration)
+    for token_enc in (integration.access_token_enc, integration.refresh_token_enc):
+        if token_enc is not None:
+            await deps.oauth.revoke(deps.cipher.decrypt(token_enc))

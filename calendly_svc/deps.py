@@ -10,6 +10,8 @@ from calendly_svc.calendly.client import CalendlyClient
 from calendly_svc.calendly.oauth import OAuthClient
 from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.crypto import SecretCipher
+from calendly_svc.metrics import Metrics
+from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
 
 
@@ -23,3 +25,5 @@ class Deps:
     calendly: CalendlyClient
     oauth: OAuthClient
     tokens: TokenManager
+    metrics: Metrics
+    receivers: ReceiverCache

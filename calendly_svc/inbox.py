@@ -9,11 +9,13 @@ from uuid import UUID
 
 import asyncpg
 import structlog
+from aiohttp import web
 
 from calendly_svc import channels, queries
 from calendly_svc.deps import Deps
 from calendly_svc.errors import BadRequest, NotFound, ServiceError, Unauthorized, Unavailable
 from calendly_svc.event_types import parse_time
+from calendly_svc.receivers import Receiver
 from calendly_svc.signatures import SignatureError, verify
 
 log = structlog.get_logger(__name__)
@@ -28,57 +30,112 @@ class Gone(ServiceError):
     code = "integration_disconnected"
 
 
-def _public_id(raw: str | None) -> UUID:
+# Any database failure while accepting a delivery: answer 503 so Calendly retries.
+STORE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _unavailable(deps: Deps, exc: BaseException) -> ServiceError:
+    """503 for a delivery that could not be checked or stored."""
+    log.warning("webhook_store_failed", error=type(exc).__name__)
+    return rejected(deps, Unavailable("the event could not be stored; retry later"))
+
+
+def rejected(deps: Deps, error: ServiceError) -> ServiceError:
+    """Count a refused delivery by reason; returns the error to raise."""
+    deps.metrics.webhooks_rejected.labels(error.code).inc()
+    return error
+
+
+async def read_body(deps: Deps, request: web.Request) -> bytes:
+    """The raw body (aiohttp refuses more than the app's client_max_size with a 413)."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        deps.metrics.webhooks_rejected.labels("payload_too_large").inc()
+        raise
+
+
+def _unknown(deps: Deps) -> ServiceError:
+    """404 for a callback URL naming no integration."""
+    return rejected(deps, NotFound("unknown integration", code="unknown_integration"))
+
+
+async def _load_receiver(deps: Deps, public_id: UUID) -> Receiver:
+    """Read the integration and its keys (the app's key always counts)."""
+    try:
+        async with deps.pool.acquire() as conn:
+            integration = await queries.get_integration_by_public_id(conn, public_id)
+    except STORE_ERRORS as exc:
+        raise _unavailable(deps, exc) from None
+    if integration is None:
+        raise _unknown(deps)
+    keys = [deps.settings.calendly_webhook_signing_key.get_secret_value()]
+    if integration.webhook_signing_key_enc is not None:
+        keys.append(deps.cipher.decrypt(integration.webhook_signing_key_enc))
+    receiver = Receiver(integration.id, integration.status == "disconnected", tuple(keys))
+    deps.receivers.put(public_id, receiver)
+    return receiver
+
+
+def _public_id(deps: Deps, raw: str | None) -> UUID:
     """The integration named in the callback URL."""
     try:
         return UUID(raw or "")
     except ValueError:
-        raise NotFound("unknown integration", code="unknown_integration") from None
+        raise _unknown(deps) from None
 
 
-async def find_integration(deps: Deps, raw_public_id: str | None) -> queries.Integration:
-    """The live integration this delivery is for: 404 unknown, 410 disconnected."""
-    public_id = _public_id(raw_public_id)
-    async with deps.pool.acquire() as conn:
-        integration = await queries.get_integration_by_public_id(conn, public_id)
-    if integration is None:
-        raise NotFound("unknown integration", code="unknown_integration")
-    if integration.status == "disconnected":
-        raise Gone("this integration was disconnected")
-    return integration
-
-
-def check_signature(
-    deps: Deps, integration: queries.Integration, header: str | None, body: bytes
-) -> None:
-    """Accept the integration's own key or the app's key."""
-    keys = [deps.settings.calendly_webhook_signing_key.get_secret_value()]
-    if integration.webhook_signing_key_enc is not None:
-        keys.append(deps.cipher.decrypt(integration.webhook_signing_key_enc))
+def _verify(deps: Deps, receiver: Receiver, header: str | None, body: bytes) -> None:
+    """Raise SignatureError unless one of the receiver's keys signed the body in time."""
     settings = deps.settings
+    verify(header, body, receiver.keys, time.time(), settings.webhook_max_age_seconds,
+           settings.webhook_max_future_seconds)  # fmt: skip
+
+
+async def accept(deps: Deps, raw_public_id: str | None, header: str | None, body: bytes) -> int:
+    """The integration id a verified delivery belongs to: 404 unknown, 410 disconnected,
+    401 when no key (the integration's own or the app's) signed it."""
+    public_id = _public_id(deps, raw_public_id)
+    cached = deps.receivers.get(public_id)
+    receiver = cached or await _load_receiver(deps, public_id)
+    if receiver.disconnected:
+        raise rejected(deps, Gone("this integration was disconnected"))
     try:
-        verify(header, body, keys, time.time(), settings.webhook_max_age_seconds,
-               settings.webhook_max_future_seconds)  # fmt: skip
+        try:
+            _verify(deps, receiver, header, body)
+        except SignatureError:
+            if cached is None:
+                raise
+            _verify(deps, await _load_receiver(deps, public_id), header, body)
     except SignatureError as exc:
-        raise Unauthorized("webhook signature rejected", {"reason": exc.reason},
-                           code=exc.reason) from None  # fmt: skip
+        error = Unauthorized("webhook signature rejected", {"reason": exc.reason}, code=exc.reason)
+        raise rejected(deps, error) from None
+    return receiver.integration_id
 
 
-def parse_envelope(body: bytes) -> dict[str, Any]:
+def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON", code="invalid_json") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise rejected(deps, BadRequest("the body is not JSON", code="invalid_json")) from None
     ok = (
         isinstance(data, dict)
         and isinstance(data.get("event"), str)
         and isinstance(data.get("created_at"), str)
         and isinstance(data.get("payload"), dict)
     )
+    if ok and b"\\u0000" in body:  # Postgres cannot store NUL in jsonb: refuse, not 503
+        ok = False
     if not ok:
-        raise BadRequest("not a Calendly webhook envelope (event, created_at, payload)",
-                         code="invalid_payload")  # fmt: skip
+        message = "not a Calendly webhook envelope (event, created_at, payload)"
+        raise rejected(deps, BadRequest(message, code="invalid_payload"))
     return data  # type: ignore[no-any-return]
 
 
@@ -90,7 +147,7 @@ def dedup_key(envelope: dict[str, Any]) -> str:
 
 
 def new_event(
-    integration: queries.Integration, envelope: dict[str, Any], headers: dict[str, str]
+    integration_id: int, envelope: dict[str, Any], headers: dict[str, str]
 ) -> queries.NewWebhookEvent:
     """The inbox row for a verified delivery."""
     uri = envelope["payload"].get("uri")
@@ -99,7 +156,7 @@ def new_event(
     except ValueError:
         created = None
     return queries.NewWebhookEvent(
-        integration_id=integration.id,
+        integration_id=integration_id,
         event=envelope["event"],
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
@@ -112,11 +169,12 @@ def new_event(
 async def store(deps: Deps, event: queries.NewWebhookEvent) -> queries.Inserted:
     """Insert (or count a duplicate) and NOTIFY in one transaction; 503 if Postgres fails."""
     try:
-        async with deps.pool.acquire() as conn, conn.transaction():
-            written = await queries.insert_webhook_event(conn, event)
-            if written.inserted:
-                await queries.notify(conn, channels.INBOX, str(written.id))
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        log.warning("webhook_store_failed", error=type(exc).__name__)
-        raise Unavailable("the event could not be stored; retry later") from None
+        async with deps.pool.acquire() as conn:
+            written = await queries.insert_webhook_event(conn, event, channels.INBOX)
+    except STORE_ERRORS as exc:
+        raise _unavailable(deps, exc) from None
+    counter = (
+        deps.metrics.webhooks_received if written.inserted else deps.metrics.webhooks_duplicate
+    )
+    counter.labels(event.event).inc()
     return written

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.deps import Deps
+from calendly_svc.metrics import Metrics
 from calendly_svc.settings import Settings
 from calendly_svc.worker import Worker
 
@@ -16,6 +17,7 @@ CIPHER = web.AppKey("cipher", SecretCipher)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 DEPS = web.AppKey("deps", Deps)
+METRICS = web.AppKey("metrics", Metrics)
 WORKER = web.AppKey("worker", Worker)
 EXPECTED_MIGRATIONS = web.AppKey("expected_migrations", frozenset)
 

@@ -58,10 +58,12 @@ async def deliver(deps: Deps, worker: str, row: queries.OutboxRow) -> None:
     async with deps.pool.acquire() as conn:
         if error is None:
             await queries.finish_outbox(conn, row.id, worker)
+            deps.metrics.notifications.labels("delivered").inc()
             return
         status = await queries.fail_outbox(
             conn, row.id, worker, error, deps.settings.outbox_max_attempts,
             retry_delay(deps, row.attempts),
         )  # fmt: skip
+    deps.metrics.notifications.labels("failed" if status == "failed" else "retry").inc()
     level = log.warning if status == "failed" else log.info
     level("notification_failed", outbox_id=row.id, status=status, error=error)

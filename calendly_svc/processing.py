@@ -52,11 +52,14 @@ async def resolve_event_type(
         return await queries.get_event_type_by_uri(conn, integration.id, uri)
 
 
-async def _finish(conn: Conn, row: queries.WebhookEvent, worker: str, status: str,
-                  reason: str | None) -> None:  # fmt: skip
+async def _finish(
+    deps: Deps, conn: Conn, row: queries.WebhookEvent, worker: str, status: str,
+    reason: str | None,
+) -> None:  # fmt: skip
     """Record the outcome in the caller's transaction, or abort it if the lease is gone."""
     if not await queries.finish_webhook_event(conn, row.id, worker, status, reason):
         raise LeaseLost(f"webhook event {row.id}")
+    deps.metrics.webhooks_processed.labels(row.event, status).inc()
 
 
 Handler = Callable[[Deps, str, queries.WebhookEvent, queries.Integration], Awaitable[None]]
@@ -72,7 +75,7 @@ async def _invitee(
     ctx = ApplyContext(integration, event_type, notifications_on(deps, integration))
     async with deps.pool.acquire() as conn, conn.transaction():
         result = await apply_invitee(conn, ctx, state)
-        await _finish(conn, row, worker, result.status, result.reason)
+        await _finish(deps, conn, row, worker, result.status, result.reason)
 
 
 async def _event_type(
@@ -87,7 +90,7 @@ async def _event_type(
             await queries.mark_event_type_removed(conn, integration.id, payload["uri"])
         else:
             await queries.upsert_event_types(conn, integration.id, [event_type_data(payload)])
-        await _finish(conn, row, worker, "processed", None)
+        await _finish(deps, conn, row, worker, "processed", None)
 
 
 def _submission(payload: dict[str, Any]) -> queries.RoutingFormSubmission:
@@ -114,7 +117,7 @@ async def _routing_form(
     submission = _submission(row.body["payload"])
     async with deps.pool.acquire() as conn, conn.transaction():
         await queries.insert_routing_form_submission(conn, integration.id, submission)
-        await _finish(conn, row, worker, "processed", None)
+        await _finish(deps, conn, row, worker, "processed", None)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -140,7 +143,7 @@ def _skip_reason(integration: queries.Integration | None, event: str) -> str | N
 async def _ignore(deps: Deps, worker: str, row: queries.WebhookEvent, reason: str) -> None:
     """Record a delivery that is kept but not applied."""
     async with deps.pool.acquire() as conn:
-        await _finish(conn, row, worker, "ignored", reason)
+        await _finish(deps, conn, row, worker, "ignored", reason)
 
 
 async def _fail(
@@ -152,6 +155,7 @@ async def _fail(
         status = await queries.fail_webhook_event(
             conn, row.id, worker, error[:2000], max_attempts, retry_delay(deps, row.attempts)
         )
+    deps.metrics.webhooks_failed.labels(row.event, str(status == "failed").lower()).inc()
     level = log.warning if status == "failed" else log.info
     level("webhook_event_failed", status=status, attempts=row.attempts, error=error)
 

@@ -373,9 +373,9 @@ class Inserted:
     inserted: bool
 
 
-async def insert_webhook_event(conn: Conn, event: NewWebhookEvent) -> Inserted:
-    """Store a delivery; a redelivery only counts as a duplicate."""
-    row = await _fetch_one(conn, Inserted, "insert_webhook_event", *_values(event))
+async def insert_webhook_event(conn: Conn, event: NewWebhookEvent, channel: str) -> Inserted:
+    """Store a delivery and wake the workers; a redelivery only counts as a duplicate."""
+    row = await _fetch_one(conn, Inserted, "insert_webhook_event", *_values(event), channel)
     assert row is not None
     return row
 
@@ -1034,3 +1034,67 @@ async def attach_sync_log(conn: Conn, job_id: int, worker: str, log_id: int) -> 
 async def abandon_sync_log(conn: Conn, log_id: int, error: str) -> None:
     """Close a log whose run was interrupted."""
     await conn.execute(_sql("abandon_sync_log"), log_id, error)
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGauge:
+    """Depth and oldest age of one queue."""
+
+    queue: str
+    depth: int
+    oldest_seconds: float | None
+
+
+async def queue_gauges(conn: Conn) -> list[QueueGauge]:
+    """Inbox, outbox and sync job queues."""
+    return await _fetch_all(conn, QueueGauge, "queue_gauges")
+
+
+async def integrations_by_status(conn: Conn) -> dict[str, int]:
+    """How many integrations are in each status."""
+    rows = await conn.fetch(_sql("integrations_by_status"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+# --- key rotation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSecrets:
+    """An integration's encrypted columns."""
+
+    id: int
+    access_token_enc: bytes | None
+    refresh_token_enc: bytes | None
+    webhook_signing_key_enc: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateSecret:
+    """A pending OAuth state's encrypted verifier."""
+
+    state_hash: bytes
+    code_verifier_enc: bytes
+
+
+async def encrypted_secrets(conn: Conn) -> list[IntegrationSecrets]:
+    """Every integration holding a secret, locked by the caller's transaction if it wants."""
+    return await _fetch_all(conn, IntegrationSecrets, "encrypted_secrets")
+
+
+async def replace_secrets(conn: Conn, secrets: IntegrationSecrets) -> None:
+    """Store re-encrypted secrets."""
+    await conn.execute(_sql("replace_secrets"), *_values(secrets))
+
+
+async def oauth_state_secrets(conn: Conn) -> list[StateSecret]:
+    """Verifiers of states not used yet."""
+    return await _fetch_all(conn, StateSecret, "oauth_state_secrets")
+
+
+async def replace_oauth_state_secret(conn: Conn, secret: StateSecret) -> None:
+    """Store a re-encrypted verifier."""
+    await conn.execute(_sql("replace_oauth_state_secret"), *_values(secret))

@@ -43,7 +43,8 @@ def parse_header(value: str | None) -> SignatureHeader:
     signatures: list[str] = []
     for part in value.split(","):
         name, _, item = part.strip().partition("=")
-        if name == "t" and item.isdigit():
+        # isdigit() admits "²", which int() refuses; 18 digits keep int() and float math safe
+        if name == "t" and item.isascii() and item.isdigit() and len(item) <= 18:
             timestamp = int(item)
         elif name == "v1" and item:
             signatures.append(item.strip().lower())

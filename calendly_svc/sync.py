@@ -28,6 +28,7 @@ from calendly_svc.domain import (
 )
 from calendly_svc.errors import Conflict
 from calendly_svc.event_types import parse_time
+from calendly_svc.metrics import Timer
 from calendly_svc.processing import notifications_on, resolve_event_type
 
 log = structlog.get_logger(__name__)
@@ -291,6 +292,7 @@ async def run_sync(
         integration = await queries.get_integration(conn, job.integration_id)
     assert integration is not None
     now = datetime.now(UTC)
+    timer = Timer()
     run = SyncRun(deps, integration, job, _is_full(integration, job, now))
     window = _window(integration, job, now)
     entry = await _open_log(deps, worker, job, run, window)
@@ -307,6 +309,8 @@ async def run_sync(
         current_stats.reset(token)
     status, message = _outcome(run, error)
     await _close_log(deps, run, entry, stats, status, message)
+    deps.metrics.sync_runs.labels(job.trigger, status).inc()
+    deps.metrics.sync_duration.labels(job.trigger).observe(timer.elapsed())
     log.info("sync_finished", status=status, trigger=job.trigger, **asdict(run.counts))
     return status, message, entry.id
 

@@ -25,7 +25,13 @@ from calendly_svc.deps import Deps
 from calendly_svc.queries import Conn
 
 log = structlog.get_logger(__name__)
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def new_worker_id() -> str:

@@ -105,3 +105,21 @@ SET status = 'disconnected',
     updated_at = now()
 WHERE id = $1::bigint
 RETURNING *;
+
+-- name: encrypted_secrets
+-- Every encrypted column, for re-encryption under a new key.
+SELECT id, access_token_enc, refresh_token_enc, webhook_signing_key_enc FROM integrations
+WHERE access_token_enc IS NOT NULL OR refresh_token_enc IS NOT NULL
+   OR webhook_signing_key_enc IS NOT NULL
+ORDER BY id;
+
+-- name: replace_secrets
+UPDATE integrations
+SET access_token_enc = $2::bytea, refresh_token_enc = $3::bytea, webhook_signing_key_enc = $4::bytea
+WHERE id = $1::bigint;
+
+-- name: oauth_state_secrets
+SELECT state_hash, code_verifier_enc FROM oauth_states WHERE used_at IS NULL ORDER BY state_hash;
+
+-- name: replace_oauth_state_secret
+UPDATE oauth_states SET code_verifier_enc = $2::bytea WHERE state_hash = $1::bytea;

@@ -1,12 +1,20 @@
 -- name: insert_webhook_event
--- A redelivery only bumps the duplicate counter; `inserted` tells the two apart.
-INSERT INTO webhook_events AS w (
-    integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body
-) VALUES (
-    $1::bigint, $2::text, $3::text, $4::text, $5::timestamptz, $6::jsonb, $7::jsonb
+-- One round trip: store the delivery and, when it is new, NOTIFY the workers (delivered at
+-- commit). A redelivery only bumps the duplicate counter; `inserted` tells the two apart.
+WITH written AS (
+    INSERT INTO webhook_events AS w (
+        integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body
+    ) VALUES (
+        $1::bigint, $2::text, $3::text, $4::text, $5::timestamptz, $6::jsonb, $7::jsonb
+    )
+    ON CONFLICT (integration_id, dedup_key) DO UPDATE SET duplicates = w.duplicates + 1
+    RETURNING w.id, (xmax = 0) AS inserted
 )
-ON CONFLICT (integration_id, dedup_key) DO UPDATE SET duplicates = w.duplicates + 1
-RETURNING w.id, (xmax = 0) AS inserted;
+SELECT written.id, written.inserted
+FROM written
+LEFT JOIN LATERAL (
+    SELECT pg_notify($8::text, written.id::text) WHERE written.inserted
+) AS woken ON true;
 
 -- name: notify
 SELECT pg_notify($1::text, $2::text);
@@ -48,7 +56,7 @@ WHERE locked_by = $1::text AND status = 'processing' AND id = ANY ($2::bigint[])
 -- name: finish_webhook_event
 -- Fenced: only the worker holding the lease may finish the row.
 UPDATE webhook_events
-SET status = $3::text, reason = $4::text, error = NULL, processed_at = now(),
+SET status = $3::text, reason = $4::text, error = NULL, processed_at = clock_timestamp(),
     locked_by = NULL, locked_at = NULL, updated_at = now()
 WHERE id = $1::bigint AND locked_by = $2::text AND status = 'processing';
 

@@ -62,7 +62,9 @@ async def test_every_configured_token_is_accepted(api: Api) -> None:
     assert (status, body["connected"]) == (200, False)
 
 
-@pytest.mark.parametrize("user", [None, "abc", "-3", "0", "1.5", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "user", [None, "abc", "-3", "0", "1.5", "99999999999999999999", "9" * 5000]
+)
 async def test_missing_or_bad_user_id_is_400(api: Api, user: str | None) -> None:
     headers = api.headers(None) | ({"X-User-Id": user} if user is not None else {})
     resp = await api.client.get("/api/v1/calendly/status", headers=headers)
@@ -81,3 +83,14 @@ async def test_error_body_shape(api: Api) -> None:
             "details": None,
         }
     }
+
+
+async def test_json_nested_too_deeply_is_400(api: Api) -> None:
+    status, body = await api.call("PUT", "/integration/toggle", data=b"[" * 100_000)
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("raw_id", ["0", "9223372036854775808", "1" * 5000, "١٢"])
+async def test_id_that_cannot_be_a_row_is_json_404(api: Api, raw_id: str) -> None:
+    status, body = await api.call("GET", f"/appointments/{raw_id}")
+    assert (status, body["error"]["code"]) == (404, "not_found")

@@ -149,13 +149,13 @@ async def test_callback_body_validation(api: Api) -> None:
     assert (not_object, b4["error"]["code"]) == (400, "invalid_json")
 
 
-async def test_bad_code_is_calendly_error(api: Api) -> None:
+async def test_code_calendly_refuses_is_400_invalid_code(api: Api) -> None:
     _, state = await api.authorize(user=1)
     status, body = await api.call(
         "POST", "/oauth-callback", 1, json={"code": "forged", "state": state}
     )
-    assert (status, body["error"]["code"]) == (502, "calendly_error")
-    assert body["error"]["message"]
+    assert (status, body["error"]["code"]) == (400, "invalid_code")
+    assert body["error"]["message"].startswith("Calendly refused the authorization code")
 
 
 async def test_calendly_outage_during_connect_is_502(api: Api, control: Sandbox) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from calendly_svc.api.pagination import encode_cursor
 from tests.conftest import Api, Sandbox
 from tests.helpers import appointments, book, default_event_type, settled
 
@@ -71,6 +72,8 @@ async def test_filters(api: Api, control: Sandbox) -> None:
         ({"limit": "201"}, "limit"),
         ({"from": "yesterday"}, "from"),
         ({"to": "2030-01-01T00:00:00"}, "to"),
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),
+        ({"updated_after": "9999-12-31T23:59:59-14:00"}, "updated_after"),
         ({"colour": "red"}, "colour"),
     ],
 )
@@ -79,10 +82,31 @@ async def test_bad_list_parameters_are_422(api: Api, params: dict[str, str], fie
     assert (status, body["error"]["details"][0]["field"]) == (422, field)
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJ4IiwxXQ", "WzEsMl0"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "W10",
+        "WyJ4IiwxXQ",
+        "WzEsMl0",
+        encode_cursor("2030-01-01T00:00:00+00:00", 2**63),
+        encode_cursor("0001-01-01T00:00:00+14:00", 1),
+    ],
+)
 async def test_bad_cursor_is_400(api: Api, cursor: str) -> None:
     status, body = await api.call("GET", "/appointments", params={"cursor": cursor})
     assert (status, body["error"]["code"]) == (400, "invalid_cursor")
+
+
+async def test_cursor_id_beyond_bigint_is_400(api: Api) -> None:
+    status, body = await api.call("GET", "/clients", params={"cursor": encode_cursor(2**63)})
+    assert (status, body["error"]["code"]) == (400, "invalid_cursor")
+
+
+@pytest.mark.parametrize(("path", "field"), [("/clients", "email"), ("/webhook-events", "event")])
+async def test_nul_in_a_text_filter_is_422(api: Api, path: str, field: str) -> None:
+    status, body = await api.call("GET", path, params={field: "a\x00b"})
+    assert (status, body["error"]["details"][0]["field"]) == (422, field)
 
 
 async def test_get_one_and_isolation(api: Api, control: Sandbox) -> None:

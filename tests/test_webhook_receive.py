@@ -146,6 +146,8 @@ async def test_oversize_body_is_413(api: Api, control: Sandbox, database_url: st
         (b'{"event": "invitee.created", "created_at": "x"}', "invalid_payload"),
         (b'{"event": 5, "created_at": "x", "payload": {}}', "invalid_payload"),
         (b'{"event": "invitee.created", "created_at": "x", "payload": []}', "invalid_payload"),
+        (b'{"event": "x", "created_at": "x", "payload": {"name": "a\\u0000b"}}', "invalid_payload"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
     ],
 )
 async def test_malformed_bodies_are_400(
@@ -201,3 +203,37 @@ async def test_malformed_invitee_payload_fails_without_retries(api: Api, control
     assert status == 200
     assert [(e["status"], e["attempts"]) for e in log] == [("failed", 1)]
     assert log[0]["error"].startswith("PayloadError")
+
+
+async def test_reconnect_rotates_the_key_and_deliveries_follow(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    from calendly_svc.keys import CIPHER
+
+    async def own_key() -> str:
+        conn = await asyncpg.connect(database_url)
+        key_enc = await conn.fetchval("SELECT webhook_signing_key_enc FROM integrations")
+        await conn.close()
+        return str(api.client.server.app[CIPHER].decrypt(key_enc))
+
+    first_key = await own_key()
+    assert (await post_webhook(api, public_id, delivery, key=first_key))[0] == 200
+    await api.connect()
+    second_key = await own_key()
+    later = envelope(
+        "invitee.created", delivery["payload"] | {"updated_at": "2031-01-01T00:00:00Z"}
+    )
+    status, _ = await post_webhook(api, public_id, later, key=second_key)
+    stale, body = await post_webhook(api, public_id, later | {"created_at": "x"}, key=first_key)
+    assert first_key != second_key
+    assert status == 200
+    assert (stale, body["error"]["code"]) == (401, "invalid_signature")
+
+
+async def test_disconnect_is_seen_at_once_by_this_process(api: Api, control: Sandbox) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    assert (await post_webhook(api, public_id, delivery))[0] == 200
+    await api.call("DELETE", "/integration")
+    status, body = await post_webhook(api, public_id, delivery)
+    assert (status, body["error"]["code"]) == (410, "integration_disconnected")

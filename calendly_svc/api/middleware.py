@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ from aiohttp.typedefs import Handler
 
 from calendly_svc.calendly.errors import CalendlyAuthError, CalendlyError, NeedsReauth
 from calendly_svc.errors import ServiceError
-from calendly_svc.keys import REQUEST_ID, SETTINGS, USER_ID
+from calendly_svc.keys import METRICS, REQUEST_ID, SETTINGS, USER_ID
+from calendly_svc.metrics import Timer
 
 log = structlog.get_logger(__name__)
 
@@ -51,18 +51,31 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
+    timer = Timer()
+    status = 500
     try:
         response = await handler(request)
+        status = response.status
         response.headers["X-Request-Id"] = request_id
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info(
-            "http_request", method=request.method, path=request.path,
-            status=response.status, ms=elapsed_ms,
-        )  # fmt: skip
         return response
+    except web.HTTPException as exc:  # redirects leave as exceptions
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
     finally:
+        _observe(request, status, timer.elapsed())
         structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _observe(request: web.Request, status: int, seconds: float) -> None:
+    """One log line and the HTTP metrics for a finished request."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.http_requests.labels(request.method, route, str(status)).inc()
+    metrics.http_latency.labels(request.method, route).observe(seconds)
+    log.info("http_request", method=request.method, path=request.path, status=status,
+             ms=round(seconds * 1000, 1))  # fmt: skip
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -75,6 +88,17 @@ def _http_exception(exc: web.HTTPException) -> web.Response:
     if exc.status == 405 and "Allow" in exc.headers:
         response.headers["Allow"] = exc.headers["Allow"]
     return response
+
+
+# What asyncpg raises while Postgres is unreachable, shutting down or starting up.
+DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InternalClientError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +125,7 @@ def classify(exc: Exception) -> Failure | None:
             exc.constraint_name or "", ("conflict", "the resource already exists")
         )
         return Failure(409, code, message)
-    if isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+    if isinstance(exc, DATABASE_DOWN):
         return Failure(503, "service_unavailable", "a dependency is unavailable")
     return None
 
@@ -142,7 +166,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ):
         return error_response(401, "unauthorized", "a valid bearer token is required")
     raw_user = request.headers.get("X-User-Id", "")
-    if not raw_user.isascii() or not raw_user.isdigit() or not 0 < int(raw_user) < 2**63:
+    if (
+        not raw_user.isascii()
+        or not raw_user.isdigit()
+        or len(raw_user) > 19
+        or not 0 < int(raw_user) < 2**63
+    ):
         details = [{"field": "X-User-Id", "message": "a positive integer header is required"}]
         return error_response(
             400, "invalid_user_id", "X-User-Id must be a positive integer", details

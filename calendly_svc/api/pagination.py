@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from calendly_svc.errors import BadRequest
@@ -19,15 +19,20 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _fits(value: Any, kind: type) -> bool:
+    """A value of the expected kind; ints must fit the bigint columns they are compared with."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return False
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
+
+
 def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
     """The position in a cursor; 400 when it was not made by encode_cursor for this list."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         ok = isinstance(values, list) and len(values) == len(kinds)
-        if ok and all(
-            isinstance(v, k) and not isinstance(v, bool) for v, k in zip(values, kinds, strict=True)
-        ):
+        if ok and all(_fits(v, k) for v, k in zip(values, kinds, strict=True)):
             return list(values)
     except (ValueError, UnicodeDecodeError):
         pass
@@ -35,14 +40,14 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
 
 
 def cursor_time(value: str) -> datetime:
-    """A timezone-aware timestamp taken from a cursor."""
+    """A timezone-aware timestamp taken from a cursor (in UTC, which Postgres must represent)."""
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise BadRequest("the cursor is not valid for this list", code="invalid_cursor")
-    return parsed
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise BadRequest("the cursor is not valid for this list", code="invalid_cursor")
 
 
 def page_of(

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 Id = Annotated[int, Field(gt=0, lt=2**63)]
+
+
+def _no_nul(value: str) -> str:
+    """Postgres text cannot hold NUL characters."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """The same instant in UTC; Postgres and Python need it between years 1 and 9999."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range in UTC") from None
+
+
+# Strings that are stored or queried, and timestamps that are compared in SQL.
+DbText = AfterValidator(_no_nul)
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+# Values that travel in a URL: printable ASCII keeps a request line within the HTTP server's limit.
+UrlSafe = Field(pattern=r"^[!-~]*$")
+# Our cursors are unpadded base64url; anything else is answered 400 invalid_cursor.
+Cursor = Annotated[str, Field(max_length=200, json_schema_extra={"pattern": "^[A-Za-z0-9_=-]*$"})]
 
 
 class Strict(BaseModel):
@@ -15,9 +41,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _null_only_where_nullable(schema: JsonDict, model: type[Any]) -> None:
+    """Document what _no_null_for_required enforces: null only for the `nullable` fields."""
+    properties: Any = schema.get("properties", {})
+    for name, prop in properties.items():
+        branches = prop.get("anyOf")
+        if name in model.nullable or branches is None:
+            continue
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        del prop["anyOf"]
+        prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+
+
 class Partial(Strict):
     """A subset update: absent means unchanged; null only where a field allows it."""
 
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra=_null_only_where_nullable
+    )
     nullable: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")
@@ -37,7 +78,7 @@ class AuthUrlQuery(BaseModel):
     """GET /auth-url."""
 
     model_config = ConfigDict(extra="forbid")
-    redirect_uri: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    redirect_uri: Annotated[str, Field(min_length=1, max_length=2048), UrlSafe] | None = None
 
 
 class OAuthCallbackBody(Strict):
@@ -51,9 +92,9 @@ class BrowserCallbackQuery(BaseModel):
     """GET /oauth/callback as Calendly redirects the browser to it."""
 
     model_config = ConfigDict(extra="ignore")
-    code: Annotated[str, Field(max_length=4096)] | None = None
-    state: Annotated[str, Field(max_length=512)] | None = None
-    error: Annotated[str, Field(max_length=200)] | None = None
+    code: Annotated[str, Field(max_length=1024), UrlSafe] | None = None
+    state: Annotated[str, Field(max_length=512), UrlSafe] | None = None
+    error: Annotated[str, Field(max_length=200), UrlSafe] | None = None
 
 
 class ToggleBody(Strict):
@@ -91,20 +132,20 @@ class AppointmentsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     status: Literal["pending", "confirmed", "canceled"] | None = None
-    start_from: AwareDatetime | None = Field(default=None, alias="from")
-    start_to: AwareDatetime | None = Field(default=None, alias="to")
-    updated_after: AwareDatetime | None = None
+    start_from: Moment | None = Field(default=None, alias="from")
+    start_to: Moment | None = Field(default=None, alias="to")
+    updated_after: Moment | None = None
     limit: Limit = 50
-    cursor: Annotated[str, Field(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 class ClientsQuery(BaseModel):
     """GET /clients."""
 
     model_config = ConfigDict(extra="forbid")
-    email: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    email: Annotated[str, Field(min_length=1, max_length=320), DbText] | None = None
     limit: Limit = 50
-    cursor: Annotated[str, Field(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 class WebhookEventsQuery(BaseModel):
@@ -112,9 +153,9 @@ class WebhookEventsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["received", "processing", "processed", "ignored", "failed"] | None = None
-    event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    event: Annotated[str, Field(min_length=1, max_length=100), DbText] | None = None
     limit: Limit = 50
-    cursor: Annotated[str, Field(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 class ManualSyncBody(Strict):
@@ -130,4 +171,4 @@ class SyncLogsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     limit: Limit = 50
-    cursor: Annotated[str, Field(max_length=200)] | None = None
+    cursor: Cursor | None = None

@@ -40,7 +40,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise BadRequest("the request body must be valid JSON", code="invalid_json") from None
 
 
@@ -60,6 +60,7 @@ def query(request: web.Request, model: type[M]) -> M:
 def path_int(request: web.Request, name: str) -> int:
     """A positive integer path segment; 404 when it cannot be an id."""
     raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**63:
+    # the length check first: int() refuses strings of more than 4300 digits with a ValueError
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) < 2**63:
         raise web.HTTPNotFound()
     return int(raw)

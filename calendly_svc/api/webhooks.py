@@ -22,13 +22,15 @@ PREFIX = "/api/v1/calendly"
 async def receive(request: web.Request) -> web.Response:
     """Verify, store durably, answer; processing happens in the worker."""
     deps = request.app[DEPS]
-    body = await request.read()
-    integration = await inbox.find_integration(deps, request.query.get("integration"))
-    inbox.check_signature(deps, integration, request.headers.get(inbox.SIGNATURE_HEADER), body)
-    envelope = inbox.parse_envelope(body)
-    written = await inbox.store(deps, inbox.new_event(integration, envelope, dict(request.headers)))
-    log.info("webhook_received", integration_id=integration.id, webhook_event_id=written.id,
-             calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
+    body = await inbox.read_body(deps, request)
+    signature = request.headers.get(inbox.SIGNATURE_HEADER)
+    integration_id = await inbox.accept(deps, request.query.get("integration"), signature, body)
+    envelope = inbox.parse_envelope(deps, body)
+    written = await inbox.store(
+        deps, inbox.new_event(integration_id, envelope, dict(request.headers))
+    )
+    log.debug("webhook_received", integration_id=integration_id, webhook_event_id=written.id,
+              calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
     return web.json_response({"id": written.id, "duplicate": not written.inserted})
 
 

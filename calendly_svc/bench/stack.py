@@ -132,21 +132,26 @@ class Stack:
     async def start_service(self, **extra: str) -> Process:
         """One service replica (production mode, settings from the environment)."""
         port = free_port()
-        log = (self.directory / f"service-{port}.log").open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "calendly_svc",
-            "serve",
-            "--no-migrate",
-            env=self.service_env(port, **extra),
-            stdout=log,
-            stderr=log,
-        )
+        with (self.directory / f"service-{port}.log").open("wb") as log:  # the child keeps a copy
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "calendly_svc", "serve", "--no-migrate",
+                env=self.service_env(port, **extra), stdout=log, stderr=log,
+            )  # fmt: skip
         service = Process(proc, f"http://127.0.0.1:{port}")
         self.services.append(service)
         await wait_http(f"{service.url}/readyz")
         return service
+
+    async def start_worker(self, **extra: str) -> Process:
+        """A worker-only process (no HTTP)."""
+        with (self.directory / f"worker-{len(self.services)}.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "calendly_svc", "worker",
+                env=self.service_env(free_port(), **extra), stdout=log, stderr=log,
+            )  # fmt: skip
+        worker = Process(proc, "")
+        self.services.append(worker)
+        return worker
 
     async def close(self) -> None:
         """Stop every process and Postgres."""

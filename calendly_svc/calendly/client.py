@@ -15,6 +15,7 @@ import structlog
 from calendly_svc.calendly.errors import CalendlyError, CalendlyUnavailable, error_from_response
 from calendly_svc.calendly.ratelimit import RateLimiters
 from calendly_svc.calendly.tokens import TokenSource
+from calendly_svc.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100
@@ -71,7 +72,7 @@ class CalendlyClient:
 
     def __init__(
         self, session: aiohttp.ClientSession, api_base_url: str, limiters: RateLimiters,
-        retry: RetryPolicy | None = None, timeout: float = 30.0,
+        retry: RetryPolicy | None = None, timeout: float = 30.0, metrics: Metrics | None = None,
     ) -> None:  # fmt: skip
         self.session = session
         self.api_base_url = api_base_url
@@ -80,6 +81,7 @@ class CalendlyClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.calls = 0
         self.rate_limited_waits = 0
+        self._metrics = metrics
 
     def _url(self, path_or_url: str) -> str:
         """An absolute API URL; absolute URLs must point at the API host."""
@@ -110,6 +112,11 @@ class CalendlyClient:
                     body = {"message": raw[:200].decode(errors="replace")}
             return _Response(resp.status, resp.headers, body)
 
+    def _count(self, url: str, status: int | str) -> None:
+        """Count a call by endpoint template and outcome."""
+        if self._metrics is not None:
+            self._metrics.calendly_call(url, status)
+
     def _observe(self, user: str, headers: Mapping[str, str]) -> None:
         """Follow the limit Calendly reports; close the gate when nothing remains."""
         limit = headers.get("X-RateLimit-Limit", "")
@@ -131,10 +138,12 @@ class CalendlyClient:
             try:
                 resp = await self._send(method, url, token, params, json)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                self._count(url, type(exc).__name__)
                 failures += 1
                 await self._pause_or_raise(failures, f"{type(exc).__name__} calling Calendly")
                 continue
             self._observe(source.user, resp.headers)
+            self._count(url, resp.status)
             if resp.status < 400:
                 return resp.body
             if resp.status == 401:
@@ -166,6 +175,8 @@ class CalendlyClient:
             raise CalendlyUnavailable(429, "rate limited by Calendly too many times")
         delay = _reset_seconds(resp.headers, self._retry.max_reset_wait)
         self.rate_limited_waits += 1
+        if self._metrics is not None:
+            self._metrics.calendly_rate_limit_waits.inc()
         if (stats := current_stats.get()) is not None:
             stats.rate_limited_waits += 1
         log.info("calendly_rate_limited", wait_seconds=delay)

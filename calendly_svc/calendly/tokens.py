@@ -15,6 +15,7 @@ from calendly_svc import queries
 from calendly_svc.calendly.errors import CalendlyAuthError, NeedsReauth
 from calendly_svc.calendly.oauth import OAuthClient, TokenGrant
 from calendly_svc.crypto import SecretCipher
+from calendly_svc.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -65,14 +66,16 @@ class TokenManager:
     """Hands out valid access tokens for integrations, refreshing when needed."""
 
     def __init__(
-        self, pool: asyncpg.Pool, cipher: SecretCipher, oauth: OAuthClient, margin_seconds: int
-    ) -> None:
+        self, pool: asyncpg.Pool, cipher: SecretCipher, oauth: OAuthClient, margin_seconds: int,
+        metrics: Metrics | None = None,
+    ) -> None:  # fmt: skip
         self._pool = pool
         self._cipher = cipher
         self._oauth = oauth
         self._margin = timedelta(seconds=margin_seconds)
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.refreshes = 0
+        self._metrics = metrics
 
     def for_integration(self, integration: queries.Integration) -> IntegrationTokens:
         """A token source bound to one integration."""
@@ -114,6 +117,7 @@ class TokenManager:
                 grant = await self._oauth.refresh(self._cipher.decrypt(row.refresh_token_enc))
             except CalendlyAuthError as exc:
                 failure = exc
+                self._count("invalid_grant")
                 await queries.mark_needs_reauth(
                     conn, integration_id, f"refresh failed: {exc.message}"
                 )
@@ -122,12 +126,18 @@ class TokenManager:
                     conn, integration_id, encrypt_grant(self._cipher, grant)
                 )
                 self.refreshes += 1
+                self._count("ok")
                 log.info("calendly_token_refreshed", integration_id=integration_id)
                 return grant.access_token
         log.warning(
             "integration_needs_reauth", integration_id=integration_id, reason=failure.message
         )
         raise NeedsReauth(failure.message) from failure
+
+    def _count(self, outcome: str) -> None:
+        """Count a refresh by outcome."""
+        if self._metrics is not None:
+            self._metrics.token_refreshes.labels(outcome).inc()
 
     async def mark_rejected(self, integration_id: int, reason: str) -> None:
         """Calendly refused a freshly refreshed token: the grant is dead."""

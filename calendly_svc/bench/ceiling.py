@@ -1,0 +1,47 @@
+"""The ceiling for ingest: a bare aiohttp + asyncpg endpoint that only inserts the body.
+
+`python -m calendly_svc.bench.ceiling DSN PORT`
+"""
+
+from __future__ import annotations
+
+import sys
+
+import asyncpg
+from aiohttp import web
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+
+
+async def insert(request: web.Request) -> web.Response:
+    """Store the raw body, answer 200."""
+    body = await request.read()
+    async with request.app[POOL].acquire() as conn:
+        await conn.execute(
+            "INSERT INTO bench_ceiling (body) VALUES ($1::text::jsonb)", body.decode()
+        )
+    return web.json_response({"ok": True})
+
+
+async def pool_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    """One pool, created with the same size as the service's."""
+    app[POOL] = await asyncpg.create_pool(sys.argv[1], min_size=2, max_size=10)
+    async with app[POOL].acquire() as conn:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_ceiling "
+            "(id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+        )
+    yield
+    await app[POOL].close()
+
+
+def main() -> None:
+    """Serve until killed."""
+    app = web.Application()
+    app.cleanup_ctx.append(pool_ctx)
+    app.router.add_post("/ingest", insert)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""`make bench`, ingest part: signed webhook deliveries at 50 connections against the service
+and against a bare aiohttp + asyncpg insert endpoint (the ceiling on this machine), the delay
+from 200 to the appointment being readable, and a check that nothing acknowledged is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from calendly_svc.bench.loadgen import percentile
+from calendly_svc.bench.stack import SIGNING_KEY, Client, Process, Stack, free_port, stack
+from calendly_svc.bench.sync_bench import Check
+
+SECONDS = 15
+CONNECTIONS = 50
+STEADY_SHARE = 0.8  # of the measured processing capacity
+
+
+async def loadgen(
+    urls: list[str], event_type: str, acks: Path | None = None, rate: float | None = None
+) -> dict[str, Any]:
+    """Run the load generator process (closed loop, or open loop at `rate`); its summary."""
+    args = [sys.executable, "-m", "calendly_svc.bench.loadgen", *urls]
+    args += ["--seconds", str(SECONDS), "--connections", str(CONNECTIONS)]
+    args += ["--key", SIGNING_KEY, "--event-type", event_type]
+    args += ["--acks", str(acks)] if acks is not None else []
+    args += ["--rate", str(rate)] if rate is not None else []
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return summary
+
+
+async def ceiling(bench: Stack, event_type: str) -> dict[str, Any]:
+    """The bare insert endpoint under the same load."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "calendly_svc.bench.ceiling", bench.dsn, str(port)
+    )
+    url = f"http://127.0.0.1:{port}/ingest"
+    try:
+        await asyncio.sleep(1.5)
+        return await loadgen([url], event_type)
+    finally:
+        await Process(proc, url).stop()
+
+
+async def drained(dsn: str, within: float = 120.0) -> float:
+    """Wait until the inbox is empty; returns how long that took."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        while time.monotonic() - started < within:
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM webhook_events WHERE status IN ('received', 'processing')"
+            )
+            if not pending:
+                break
+            await asyncio.sleep(0.2)
+        return time.monotonic() - started
+    finally:
+        await conn.close()
+
+
+async def audit(dsn: str, acked: list[str]) -> tuple[int, list[float]]:
+    """(acknowledged deliveries without an appointment, delays 200 → readable in seconds)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM appointments WHERE calendly_invitee_uri = ANY ($1::text[])", acked
+        )
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM processed_at - received_at) AS delay FROM webhook_events "
+            "WHERE payload_uri = ANY ($1::text[]) AND status = 'processed'",
+            acked,
+        )
+    finally:
+        await conn.close()
+    return len(acked) - found, [float(r["delay"]) for r in rows]
+
+
+async def phase(
+    bench: Stack, url: str, event_type: str, name: str, rate: float | None = None
+) -> tuple[dict[str, Any], float, int, list[float], int]:
+    """Load, drain, audit: (summary, drain seconds, missing, delays, acknowledged)."""
+    acks_file = bench.directory / f"acks-{name}.json"
+    loaded = await loadgen([url], event_type, acks_file, rate)
+    drain = await drained(bench.dsn)
+    acked = [uri for uri, _ in json.loads(acks_file.read_text())]
+    missing, delays = await audit(bench.dsn, acked)
+    return loaded, drain, missing, delays, len(acked)
+
+
+def _ms(delays: list[float], q: float) -> float:
+    """A delay quantile in milliseconds."""
+    return percentile(delays, q) * 1000
+
+
+async def run() -> list[Check]:
+    """The ceiling, then the service at full load, then the service at a steady rate."""
+    async with stack() as bench, aiohttp.ClientSession() as session:
+        # the HTTP edge and the worker run as separate processes (one replica of each)
+        service = await bench.start_service(WORKER_ENABLED="false")
+        await bench.start_worker(WORKER_CONCURRENCY="8", WORKER_BATCH_SIZE="50")
+        assert bench.sandbox is not None
+        client = Client(session, service.url, bench.sandbox.url)
+        integration = await client.connect(1)
+        types = await client.api("GET", "/event-types", 1)
+        event_type = types["items"][0]["calendly_event_type_uri"]
+        bare = await ceiling(bench, event_type)
+        url = f"{service.url}/api/v1/calendly/webhook?integration={integration['public_id']}"
+        full, drain, missing_a, delays_a, acked_a = await phase(bench, url, event_type, "full")
+        capacity = acked_a / (SECONDS + drain)
+        steady = round(capacity * STEADY_SHARE)
+        paced, _, missing_b, delays_b, acked_b = await phase(
+            bench, url, event_type, "steady", steady
+        )
+    ratio = full["rps"] / bare["rps"]
+    print(f"ceiling (bare aiohttp + asyncpg insert): {json.dumps(bare)}")
+    print(f"service at {CONNECTIONS} connections (verify + store + NOTIFY): {json.dumps(full)}")
+    print(
+        f"  processing capacity {capacity:.0f} deliveries/s (inbox drained {drain:.1f} s after "
+        f"the load); delay under that backlog p50 {_ms(delays_a, 0.5):.0f} ms, "
+        f"p99 {_ms(delays_a, 0.99):.0f} ms"
+    )
+    print(
+        f"service open loop at {steady}/s: {json.dumps(paced)}; delay 200 -> readable "
+        f"p50 {_ms(delays_b, 0.5):.1f} ms, p99 {_ms(delays_b, 0.99):.1f} ms"
+    )
+    return [
+        Check(
+            "ingest requests/s vs ceiling",
+            f"{full['rps']:.0f} / {bare['rps']:.0f} = {ratio:.2f}",
+            ">= 0.8",
+            ratio >= 0.8,
+        ),
+        Check(
+            "ingest latency p50 / p99 at full load",
+            f"{full['p50_ms']} / {full['p99_ms']} ms",
+            "reported",
+            True,
+        ),
+        Check(
+            "delay 200 -> readable p99 at full load (backlog)",
+            f"{_ms(delays_a, 0.99):.0f} ms",
+            "<= 250 ms",
+            _ms(delays_a, 0.99) <= 250,
+        ),
+        Check(
+            f"delay 200 -> readable p99 at {steady}/s",
+            f"{_ms(delays_b, 0.99):.1f} ms",
+            "<= 250 ms",
+            _ms(delays_b, 0.99) <= 250,
+        ),
+        Check(
+            "acknowledged but missing",
+            f"{missing_a + missing_b} of {acked_a + acked_b}",
+            "0",
+            missing_a + missing_b == 0 and acked_a > 0 and acked_b > 0,
+        ),
+    ]
+
+
+def main() -> int:
+    """Print the figures with their targets; non-zero when one misses."""
+    print(f"ingest benchmark: {CONNECTIONS} connections, {SECONDS} s per target")
+    checks = asyncio.run(run())
+    for check in checks:
+        print(check.line())
+    return 0 if all(c.ok for c in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
