@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 
 from calendly_svc.bench.loadgen import percentile
-from calendly_svc.bench.stack import SIGNING_KEY, Client, Process, Stack, free_port, stack
+from calendly_svc.bench.stack import SIGNING_KEY, Client, Process, Stack, finish, free_port, stack
 from calendly_svc.bench.sync_bench import Check
 
 SECONDS = 15
@@ -171,11 +171,8 @@ async def run() -> list[Check]:
 
 def main() -> int:
     """Print the figures with their targets; non-zero when one misses."""
-    print(f"ingest benchmark: {CONNECTIONS} connections, {SECONDS} s per target")
     checks = asyncio.run(run())
-    for check in checks:
-        print(check.line())
-    return 0 if all(c.ok for c in checks) else 1
+    return finish(f"ingest benchmark: {CONNECTIONS} connections, {SECONDS} s per target", checks)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import base64
 import itertools
 import json
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,7 +37,6 @@ from calendly_svc.bench.stack import (
     Stack,
     free_port,
     stack,
-    wait_http,
 )
 from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
 from calendly_svc.inbox import dedup_key
@@ -299,20 +297,6 @@ class Proxy:
 # --- the deployment ------------------------------------------------------------------------------
 
 
-async def start_replica(bench: Stack, extra: dict[str, str]) -> Process:
-    """Stack.start_service, except that the parent's handle on the log file is closed."""
-    port = free_port()
-    with (bench.directory / f"service-{port}.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "calendly_svc", "serve", "--no-migrate",
-            env=bench.service_env(port, **extra), stdout=log, stderr=log,
-        )  # fmt: skip
-    service = Process(proc, f"http://127.0.0.1:{port}")
-    bench.services.append(service)
-    await wait_http(f"{service.url}/readyz", within=60)
-    return service
-
-
 def live_replicas(bench: Stack) -> list[Process]:
     """Replicas whose process has not exited."""
     return [s for s in bench.services if s.proc.returncode is None]
@@ -483,7 +467,7 @@ async def start_deployment(ctx: Soak) -> None:
     await ctx.client.control("POST", "/_sandbox/faults", {"rate_limit_per_minute": 1_000_000})
     env = replica_env(ctx.proxy.url)
     replicas = await asyncio.gather(
-        *(start_replica(ctx.bench, env) for _ in range(ctx.options.replicas))
+        *(ctx.bench.start_service(**env) for _ in range(ctx.options.replicas))
     )
     ctx.proxy.upstreams.extend(r.url for r in replicas)
 
@@ -675,7 +659,7 @@ async def restart_postgres(ctx: Soak) -> None:
 
 async def replace_replica(ctx: Soak) -> None:
     """A fresh replica joins the rotation once it is ready."""
-    service = await start_replica(ctx.bench, replica_env(ctx.proxy.url))
+    service = await ctx.bench.start_service(**replica_env(ctx.proxy.url))
     ctx.proxy.upstreams.append(service.url)
     ctx.chaos.replaced += 1
     ctx.event(f"replacement {service.url} in rotation")

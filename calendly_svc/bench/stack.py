@@ -33,6 +33,14 @@ def free_port() -> int:
         return port
 
 
+def finish(title: str, checks: list[Any]) -> int:
+    """Print a benchmark's title and checks; the exit status is non-zero when one misses."""
+    print(title)
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def peak_rss_mb(pid: int) -> float:
     """A process's peak resident set size (VmHWM) in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -139,7 +147,7 @@ class Stack:
             )  # fmt: skip
         service = Process(proc, f"http://127.0.0.1:{port}")
         self.services.append(service)
-        await wait_http(f"{service.url}/readyz")
+        await wait_http(f"{service.url}/readyz", within=60)
         return service
 
     async def start_worker(self, **extra: str) -> Process:

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from calendly_svc.bench.stack import Client, Stack, peak_rss_mb, stack
+from calendly_svc.bench.stack import Client, Stack, finish, peak_rss_mb, stack
 
 LATENCY_MS = 20
 LIMIT, WINDOW = 1000, 10  # 100 requests/s, over several windows for 2,000 events
@@ -164,11 +164,11 @@ async def run() -> list[Check]:
 
 def main() -> int:
     """Print the figures with their targets; non-zero when one misses."""
-    print(f"sync benchmark: sandbox latency {LATENCY_MS} ms, rate limit {LIMIT} per {WINDOW} s")
     checks = asyncio.run(run())
-    for check in checks:
-        print(check.line())
-    return 0 if all(c.ok for c in checks) else 1
+    return finish(
+        f"sync benchmark: sandbox latency {LATENCY_MS} ms, rate limit {LIMIT} per {WINDOW} s",
+        checks,
+    )
 
 
 if __name__ == "__main__":
