@@ -491,36 +491,6 @@ class StoredInvitee(InviteeState):
 
 
 @dataclass(frozen=True, slots=True)
-class Appointment:
-    """A booking as the main app sees it."""
-
-    id: int
-    user_id: int
-    integration_id: int
-    event_type_id: int | None
-    service_id: int | None
-    client_id: int | None
-    confirmation: str
-    status: str
-    no_show: bool
-    start_time: datetime
-    end_time: datetime
-    timezone: str | None
-    location: dict[str, Any] | None
-    questions_and_answers: list[Any]
-    cancellation: dict[str, Any] | None
-    reschedule_count: int
-    history: list[Any]
-    calendly_event_uri: str
-    calendly_invitee_uri: str
-    cancel_url: str | None
-    reschedule_url: str | None
-    merged_into: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class NewAppointment:
     """Columns of an appointment being created."""
 
@@ -544,6 +514,16 @@ class NewAppointment:
     calendly_invitee_uri: str
     cancel_url: str | None
     reschedule_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment(NewAppointment):
+    """A booking as the main app sees it."""
+
+    id: int
+    merged_into: int | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
