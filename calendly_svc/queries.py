@@ -491,42 +491,6 @@ class StoredInvitee(InviteeState):
 
 
 @dataclass(frozen=True, slots=True)
-class NewAppointment:
-    """Columns of an appointment being created."""
-
-    user_id: int
-    integration_id: int
-    event_type_id: int | None
-    service_id: int | None
-    client_id: int | None
-    confirmation: str
-    status: str
-    no_show: bool
-    start_time: datetime
-    end_time: datetime
-    timezone: str | None
-    location: dict[str, Any] | None
-    questions_and_answers: list[Any]
-    cancellation: dict[str, Any] | None
-    reschedule_count: int
-    history: list[Any]
-    calendly_event_uri: str
-    calendly_invitee_uri: str
-    cancel_url: str | None
-    reschedule_url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Appointment(NewAppointment):
-    """A booking as the main app sees it."""
-
-    id: int
-    merged_into: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class AppointmentChange:
     """The projected columns an apply may change."""
 
@@ -545,6 +509,27 @@ class AppointmentChange:
     calendly_invitee_uri: str
     cancel_url: str | None
     reschedule_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAppointment(AppointmentChange):
+    """Columns of an appointment being created: the projection plus what never changes."""
+
+    user_id: int
+    integration_id: int
+    event_type_id: int | None
+    service_id: int | None
+    confirmation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment(NewAppointment):
+    """A booking as the main app sees it."""
+
+    id: int
+    merged_into: int | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,14 +80,17 @@ RETURNING *;
 SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
 
 -- name: insert_appointment
+-- Columns in the order of queries.NewAppointment: the projection first, then the fixed ones.
 INSERT INTO appointments (
-    user_id, integration_id, event_type_id, service_id, client_id, confirmation, status, no_show,
-    start_time, end_time, timezone, location, questions_and_answers, cancellation,
-    reschedule_count, history, calendly_event_uri, calendly_invitee_uri, cancel_url, reschedule_url
+    client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation
 ) VALUES (
-    $1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::boolean,
-    $9::timestamptz, $10::timestamptz, $11::text, $12::jsonb, $13::jsonb, $14::jsonb,
-    $15::integer, $16::jsonb, $17::text, $18::text, $19::text, $20::text
+    $1::bigint, $2::text, $3::boolean, $4::timestamptz, $5::timestamptz, $6::text, $7::jsonb,
+    $8::jsonb, $9::jsonb, $10::integer, $11::jsonb, $12::text,
+    $13::text, $14::text, $15::text, $16::bigint, $17::bigint, $18::bigint,
+    $19::bigint, $20::text
 )
 RETURNING *;
 

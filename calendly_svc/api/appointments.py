@@ -6,7 +6,7 @@ from aiohttp import web
 
 from calendly_svc import queries
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import cursor_time, decode_cursor, page_of
+from calendly_svc.api.pagination import cursor_time, decode_cursor, id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.domain import normalize_email
 from calendly_svc.errors import NotFound
@@ -66,7 +66,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 async def list_clients(request: web.Request) -> web.Response:
     """The user's clients (optionally by email), in creation order."""
     params = query(request, schemas.ClientsQuery)
-    after = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
+    after = id_cursor(params.cursor)
     async with request.app[DEPS].pool.acquire() as conn:
         rows = await queries.list_clients(
             conn, request[USER_ID], normalize_email(params.email), after, params.limit + 1

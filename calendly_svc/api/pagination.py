@@ -57,3 +57,8 @@ def page_of(
     page = list(rows[:limit])
     more = len(rows) > limit
     return page, encode_cursor(*position(page[-1])) if more else None
+
+
+def id_cursor(cursor: str | None) -> int | None:
+    """The id a cursor of an id-ordered list points after (None for the first page)."""
+    return decode_cursor(cursor, (int,))[0] if cursor else None

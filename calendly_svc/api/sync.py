@@ -8,7 +8,7 @@ from aiohttp import web
 
 from calendly_svc import connect, queries, sync
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import decode_cursor, page_of
+from calendly_svc.api.pagination import id_cursor, page_of
 from calendly_svc.api.validation import body, path_int, query
 from calendly_svc.errors import NotFound
 from calendly_svc.keys import DEPS, USER_ID
@@ -67,7 +67,7 @@ async def list_logs(request: web.Request) -> web.Response:
     params = query(request, schemas.SyncLogsQuery)
     deps = request.app[DEPS]
     integration = await connect.any_integration(deps, request[USER_ID])
-    before = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
+    before = id_cursor(params.cursor)
     async with deps.pool.acquire() as conn:
         rows = await queries.list_sync_logs(conn, integration.id, before, params.limit + 1)
     page, cursor = page_of(rows, params.limit, lambda row: (row.id,))

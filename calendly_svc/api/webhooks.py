@@ -7,7 +7,7 @@ from aiohttp import web
 
 from calendly_svc import channels, connect, inbox, queries
 from calendly_svc.api import schemas
-from calendly_svc.api.pagination import decode_cursor, page_of
+from calendly_svc.api.pagination import id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.errors import Conflict, NotFound
 from calendly_svc.keys import DEPS, USER_ID
@@ -40,7 +40,7 @@ async def list_events(request: web.Request) -> web.Response:
     params = query(request, schemas.WebhookEventsQuery)
     deps = request.app[DEPS]
     integration = await connect.any_integration(deps, request[USER_ID])
-    before = decode_cursor(params.cursor, (int,))[0] if params.cursor else None
+    before = id_cursor(params.cursor)
     async with deps.pool.acquire() as conn:
         rows = await queries.list_webhook_events(
             conn, integration.id, params.status, params.event, before, params.limit + 1
