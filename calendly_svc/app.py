@@ -8,6 +8,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from calendly_svc import channels
 from calendly_svc.api import appointments, health, integration, openapi_route, sync, webhooks
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
@@ -17,12 +18,14 @@ from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.db import create_pool, migration_ids
 from calendly_svc.deps import Deps
+from calendly_svc.inbox_writer import InboxWriter
 from calendly_svc.keys import (
     CIPHER,
     DB_POOL,
     DEPS,
     EXPECTED_MIGRATIONS,
     HTTP_SESSION,
+    INBOX_WRITER,
     METRICS,
     SETTINGS,
     WORKER,
@@ -30,6 +33,7 @@ from calendly_svc.keys import (
 from calendly_svc.metrics import Metrics
 from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
+from calendly_svc.waker import Waker
 from calendly_svc.worker import run_until_stopped, standard_worker
 
 log = structlog.get_logger(__name__)
@@ -44,6 +48,17 @@ async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await app[DB_POOL].close()
+
+
+async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Batched inserts of webhook deliveries, and coalesced NOTIFYs for them."""
+    waker = Waker(app[DB_POOL], channels.INBOX, app[SETTINGS].webhook_wake_interval_seconds)
+    writer = app[INBOX_WRITER] = InboxWriter(app[DB_POOL], waker)
+    waker.start()
+    writer.start()
+    yield
+    await writer.close()
+    await waker.close()
 
 
 def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
@@ -104,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[EXPECTED_MIGRATIONS] = migration_ids()
     app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(_inbox_ctx)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_worker_ctx)
     for module in (health, integration, webhooks, appointments, sync, openapi_route):

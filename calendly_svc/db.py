@@ -20,10 +20,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (one round trip per acquire saved).
+
+    Safe because pooled connections never keep session state: advisory locks are transaction
+    scoped, LISTEN uses its own connection, nothing SETs. asyncpg still rolls back an open
+    transaction and drops listeners on release.
+    """
+
+
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections speak JSON."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=keep_session
     )
     return pool
 

@@ -301,14 +301,19 @@ def creation_refusal(event_type: queries.EventType | None) -> str | None:
     return None
 
 
-async def apply_invitee(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) -> ApplyResult:
-    """Apply one invitee state; idempotent, and an older state never overwrites a newer one."""
+async def apply_invitee(
+    conn: Conn, ctx: ApplyContext, state: queries.InviteeState, *, locked: bool = False
+) -> ApplyResult:
+    """Apply one invitee state; idempotent, and an older state never overwrites a newer one.
+
+    Runs under the integration's apply lock; `locked` says the caller's transaction holds it.
+    """
     integration_id = ctx.integration.id
-    await queries.lock_integration_apply(conn, integration_id)
-    if not await queries.upsert_invitee(conn, integration_id, state):
+    if not locked:
+        await queries.lock_integration_apply(conn, integration_id)
+    written, found = await queries.upsert_invitee(conn, integration_id, state)
+    if not written:
         return ApplyResult("ignored", "stale_state")
-    links = [uri for uri in (state.uri, state.old_invitee_uri, state.new_invitee_uri) if uri]
-    found = await queries.find_chain_appointments(conn, integration_id, links)
     if not found:
         return await _create(conn, ctx, state)
     return await _update(conn, ctx, state, found)
@@ -328,8 +333,7 @@ async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) ->
         user_id=ctx.integration.user_id, integration_id=ctx.integration.id,
         event_type_id=ctx.event_type.id, service_id=service_id, confirmation=confirmation,
         **_fields(change),
-    ))  # fmt: skip
-    await queries.attach_invitees(conn, ctx.integration.id, state.uri, appointment.id, [])
+    ), state.uri)  # fmt: skip
     await _notify(conn, ctx, None, appointment)
     return ApplyResult("processed", None, appointment.id, "created", client_created)
 

@@ -11,10 +11,11 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from calendly_svc import channels, queries
+from calendly_svc import queries
 from calendly_svc.deps import Deps
 from calendly_svc.errors import BadRequest, NotFound, ServiceError, Unauthorized, Unavailable
 from calendly_svc.event_types import parse_time
+from calendly_svc.inbox_writer import InboxWriter
 from calendly_svc.receivers import Receiver
 from calendly_svc.signatures import SignatureError, verify
 
@@ -119,11 +120,16 @@ async def accept(deps: Deps, raw_public_id: str | None, header: str | None, body
     return receiver.integration_id
 
 
+def _no_constants(name: str) -> Any:
+    """NaN and Infinity are not JSON (Postgres refuses them)."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, RecursionError):
         raise rejected(deps, BadRequest("the body is not JSON", code="invalid_json")) from None
     ok = (
         isinstance(data, dict)
@@ -147,9 +153,9 @@ def dedup_key(envelope: dict[str, Any]) -> str:
 
 
 def new_event(
-    integration_id: int, envelope: dict[str, Any], headers: dict[str, str]
+    integration_id: int, envelope: dict[str, Any], body: bytes, headers: dict[str, str]
 ) -> queries.NewWebhookEvent:
-    """The inbox row for a verified delivery."""
+    """The inbox row for a verified delivery; the body is stored as it was signed."""
     uri = envelope["payload"].get("uri")
     try:
         created = parse_time(envelope["created_at"])
@@ -161,16 +167,20 @@ def new_event(
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
         calendly_created_at=created,
-        headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
-        body=envelope,
+        headers=json.dumps({name: headers[name] for name in KEPT_HEADERS if name in headers}),
+        body=body.decode("utf-8"),
     )
 
 
-async def store(deps: Deps, event: queries.NewWebhookEvent) -> queries.Inserted:
-    """Insert (or count a duplicate) and NOTIFY in one transaction; 503 if Postgres fails."""
+async def store(
+    deps: Deps, writer: InboxWriter, event: queries.NewWebhookEvent
+) -> queries.StoredEvent:
+    """Store (or count a duplicate) durably; 400 if Postgres refuses the JSON, 503 if it fails."""
     try:
-        async with deps.pool.acquire() as conn:
-            written = await queries.insert_webhook_event(conn, event, channels.INBOX)
+        written = await writer.store(event)
+    except asyncpg.DataError:  # e.g. a lone surrogate escape: valid for Python, not for jsonb
+        error = BadRequest("the body is not storable JSON", code="invalid_json")
+        raise rejected(deps, error) from None
     except STORE_ERRORS as exc:
         raise _unavailable(deps, exc) from None
     counter = (

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.deps import Deps
+from calendly_svc.inbox_writer import InboxWriter
 from calendly_svc.metrics import Metrics
 from calendly_svc.settings import Settings
 from calendly_svc.worker import Worker
@@ -19,6 +20,7 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 DEPS = web.AppKey("deps", Deps)
 METRICS = web.AppKey("metrics", Metrics)
 WORKER = web.AppKey("worker", Worker)
+INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 EXPECTED_MIGRATIONS = web.AppKey("expected_migrations", frozenset)
 
 USER_ID = web.RequestKey("user_id", int)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -11,7 +12,13 @@ import structlog
 from calendly_svc import queries
 from calendly_svc.calendly.errors import NeedsReauth
 from calendly_svc.deps import Deps
-from calendly_svc.domain import ApplyContext, PayloadError, apply_invitee, invitee_state
+from calendly_svc.domain import (
+    ApplyContext,
+    ApplyResult,
+    PayloadError,
+    apply_invitee,
+    invitee_state,
+)
 from calendly_svc.event_types import event_type_data, parse_time, refresh_event_types
 from calendly_svc.queries import Conn
 
@@ -177,3 +184,92 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.WebhookEve
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=True)
     except Exception as exc:
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=False)
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A delivery ready to apply: its row, the invitee state and the mapping."""
+
+    row: queries.WebhookEvent
+    state: queries.InviteeState
+    ctx: ApplyContext
+
+
+async def process_webhook_group(
+    deps: Deps, worker: str, rows: Sequence[queries.WebhookEvent]
+) -> None:
+    """One integration's claimed deliveries, in order. Consecutive invitee events share one
+    transaction; anything else is processed alone, and so is every row of a run that fails."""
+    async with deps.pool.acquire() as conn:
+        integration = await queries.get_integration(conn, rows[0].integration_id)
+    run: list[queries.WebhookEvent] = []
+    for row in rows:
+        if integration is not None and _joins_run(integration, row):
+            run.append(row)
+            continue
+        await _apply_run(deps, worker, integration, run)
+        run = []
+        await process_webhook_event(deps, worker, row)
+    await _apply_run(deps, worker, integration, run)
+
+
+def _joins_run(integration: queries.Integration, row: queries.WebhookEvent) -> bool:
+    """Whether a delivery can be applied together with its neighbours."""
+    return row.event in INVITEE_EVENTS and _skip_reason(integration, row.event) is None
+
+
+async def _apply_run(
+    deps: Deps, worker: str, integration: queries.Integration | None,
+    run: list[queries.WebhookEvent],
+) -> None:  # fmt: skip
+    """Apply a run in one transaction; if anything in it fails, process its rows one by one."""
+    if integration is None or len(run) < 2:
+        for row in run:
+            await process_webhook_event(deps, worker, row)
+        return
+    try:
+        prepared = await _prepare(deps, integration, run)
+        results = await _apply_together(deps, worker, integration, prepared)
+    except Exception as exc:
+        log.info("webhook_group_split", size=len(run), error=type(exc).__name__)
+        for row in run:
+            await process_webhook_event(deps, worker, row)
+        return
+    for item, result in zip(prepared, results, strict=True):
+        deps.metrics.webhooks_processed.labels(item.row.event, result.status).inc()
+
+
+async def _prepare(
+    deps: Deps, integration: queries.Integration, run: list[queries.WebhookEvent]
+) -> list[_Prepared]:
+    """States and mappings for a run, resolving each event type once."""
+    types: dict[str | None, queries.EventType | None] = {}
+    notify = notifications_on(deps, integration)
+    prepared = []
+    for row in run:
+        payload = row.body["payload"]
+        state = invitee_state(payload, payload.get("scheduled_event") or {})
+        uri = state.event_type_uri
+        if uri not in types:
+            types[uri] = await resolve_event_type(deps, integration, uri)
+        prepared.append(_Prepared(row, state, ApplyContext(integration, types[uri], notify)))
+    return prepared
+
+
+async def _apply_together(
+    deps: Deps, worker: str, integration: queries.Integration, prepared: list[_Prepared]
+) -> list[ApplyResult]:
+    """One transaction: the apply lock once, every state in order, every outcome fenced."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await queries.lock_integration_apply(conn, integration.id)
+        results = [await apply_invitee(conn, p.ctx, p.state, locked=True) for p in prepared]
+        finished = await queries.finish_webhook_events(
+            conn, worker, [p.row.id for p in prepared], [r.status for r in results],
+            [r.reason for r in results],
+        )  # fmt: skip
+        if finished != len(prepared):
+            raise LeaseLost(f"{len(prepared) - finished} webhook events of a group")
+    return results

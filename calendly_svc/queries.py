@@ -354,30 +354,34 @@ class WebhookEvent:
 
 @dataclass(frozen=True, slots=True)
 class NewWebhookEvent:
-    """A verified delivery about to be stored."""
+    """A verified delivery about to be stored; headers and body are JSON text."""
 
     integration_id: int
     event: str
     dedup_key: str
     payload_uri: str | None
     calendly_created_at: datetime | None
-    headers: dict[str, str]
-    body: dict[str, Any]
+    headers: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
-class Inserted:
-    """Id of a row an insert-or-count wrote, and whether it was new."""
+class StoredEvent:
+    """The row a stored delivery went to, and whether it was new."""
 
     id: int
+    integration_id: int
+    dedup_key: str
     inserted: bool
 
 
-async def insert_webhook_event(conn: Conn, event: NewWebhookEvent, channel: str) -> Inserted:
-    """Store a delivery and wake the workers; a redelivery only counts as a duplicate."""
-    row = await _fetch_one(conn, Inserted, "insert_webhook_event", *_values(event), channel)
-    assert row is not None
-    return row
+async def insert_webhook_events(
+    conn: Conn, events: Sequence[NewWebhookEvent], repeats: Sequence[int]
+) -> list[StoredEvent]:
+    """Store distinct deliveries in one statement; redeliveries only count as duplicates."""
+    return await _fetch_all(
+        conn, StoredEvent, "insert_webhook_events", *_columns(events), list(repeats)
+    )
 
 
 async def notify(conn: Conn, channel: str, payload: str = "") -> None:
@@ -408,6 +412,14 @@ async def finish_webhook_event(
     """Mark processed/ignored; False when the lease was lost to another worker."""
     result = await conn.execute(_sql("finish_webhook_event"), event_id, worker, status, reason)
     return bool(result == "UPDATE 1")
+
+
+async def finish_webhook_events(
+    conn: Conn, worker: str, ids: list[int], statuses: list[str], reasons: list[str | None]
+) -> int:
+    """Record a group's outcomes; returns how many rows this worker still held."""
+    rows = await conn.fetch(_sql("finish_webhook_events"), worker, ids, statuses, reasons)
+    return len(rows)
 
 
 async def fail_webhook_event(
@@ -580,16 +592,14 @@ async def lock_integration_apply(conn: Conn, integration_id: int) -> None:
     await conn.execute(_sql("lock_integration_apply"), integration_id)
 
 
-async def upsert_invitee(conn: Conn, integration_id: int, state: InviteeState) -> bool:
-    """Store the snapshot unless a newer one is stored; True when written."""
-    rows = await conn.fetch(_sql("upsert_invitee"), integration_id, *_values(state))
-    return bool(rows)
-
-
-async def find_chain_appointments(conn: Conn, integration_id: int, uris: list[str]) -> list[int]:
-    """Appointments holding any invitee linked to these URIs."""
-    rows = await conn.fetch(_sql("find_chain_appointments"), integration_id, uris)
-    return [row["appointment_id"] for row in rows]
+async def upsert_invitee(
+    conn: Conn, integration_id: int, state: InviteeState
+) -> tuple[bool, list[int]]:
+    """Store the snapshot unless a newer one is stored: (written, appointments linked to it)."""
+    links = (state.uri, state.old_invitee_uri, state.new_invitee_uri)
+    row = await conn.fetchrow(_sql("upsert_invitee"), integration_id, *_values(state), *links)
+    assert row is not None
+    return bool(row["written"]), list(row["found"])
 
 
 async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
@@ -614,9 +624,13 @@ async def chain_invitees(conn: Conn, appointment_id: int) -> list[StoredInvitee]
     return await _fetch_all(conn, StoredInvitee, "chain_invitees", appointment_id)
 
 
-async def insert_appointment(conn: Conn, appointment: NewAppointment) -> Appointment:
-    """Create an appointment."""
-    row = await _fetch_one(conn, Appointment, "insert_appointment", *_values(appointment))
+async def insert_appointment(
+    conn: Conn, appointment: NewAppointment, invitee_uri: str
+) -> Appointment:
+    """Create an appointment and attach the invitee to it."""
+    row = await _fetch_one(
+        conn, Appointment, "insert_appointment", *_values(appointment), invitee_uri
+    )
     assert row is not None
     return row
 

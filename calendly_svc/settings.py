@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     webhook_max_age_seconds: float = Field(default=180.0, gt=0)
     webhook_max_future_seconds: float = Field(default=60.0, ge=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_wake_interval_seconds: float = Field(default=0.01, ge=0)
     worker_enabled: bool = True
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)

@@ -52,6 +52,8 @@ class Queue:
     batch: int | None = None
     # rows with the same key are processed one after another, in claim order
     order_by: Callable[[Any], Any] | None = None
+    # when set, each such group is handed over whole instead of row by row
+    process_group: Callable[[str, list[Any]], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -155,6 +157,9 @@ class Worker:
 
         async def in_order(group: list[Any]) -> None:
             async with limit:
+                if queue.process_group is not None:
+                    await self._process_group(queue, group)
+                    return
                 for row in group:
                     await self._process_one(queue, row)
 
@@ -175,6 +180,21 @@ class Worker:
         finally:
             inflight.discard(row.id)
             structlog.contextvars.unbind_contextvars(f"{queue.name}_id")
+
+    async def _process_group(self, queue: Queue, rows: list[Any]) -> None:
+        """A group handed over whole; its rows are in the heartbeat set meanwhile."""
+        assert queue.process_group is not None
+        inflight = self._inflight[queue.name]
+        inflight.update(row.id for row in rows)
+        try:
+            await queue.process_group(self.id, rows)
+        except DB_ERRORS as exc:
+            # unfinished rows stay leased; another claim takes them over when the lease runs out
+            self._health.failed(f"process_{queue.name}", exc)
+        except Exception:
+            log.exception("worker_group_crashed", queue=queue.name)
+        finally:
+            inflight.difference_update(row.id for row in rows)
 
     async def _heartbeat(self) -> None:
         """Keep the leases of in-flight rows alive."""
@@ -256,15 +276,18 @@ async def _close_quietly(conn: asyncpg.Connection) -> None:
 
 def inbox_queue(deps: Deps) -> Queue:
     """The webhook inbox."""
-    from calendly_svc.processing import process_webhook_event
+    from calendly_svc.processing import process_webhook_event, process_webhook_group
 
     async def process(worker: str, row: queries.WebhookEvent) -> None:
         await process_webhook_event(deps, worker, row)
 
+    async def process_group(worker: str, rows: list[queries.WebhookEvent]) -> None:
+        await process_webhook_group(deps, worker, rows)
+
     return Queue(
         "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
         queries.heartbeat_webhook_events, queries.release_webhook_events,
-        order_by=lambda row: row.integration_id,
+        order_by=lambda row: row.integration_id, process_group=process_group,
     )  # fmt: skip
 
 

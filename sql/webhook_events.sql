@@ -1,20 +1,23 @@
--- name: insert_webhook_event
--- One round trip: store the delivery and, when it is new, NOTIFY the workers (delivered at
--- commit). A redelivery only bumps the duplicate counter; `inserted` tells the two apart.
-WITH written AS (
-    INSERT INTO webhook_events AS w (
-        integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body
-    ) VALUES (
-        $1::bigint, $2::text, $3::text, $4::text, $5::timestamptz, $6::jsonb, $7::jsonb
-    )
-    ON CONFLICT (integration_id, dedup_key) DO UPDATE SET duplicates = w.duplicates + 1
-    RETURNING w.id, (xmax = 0) AS inserted
+-- name: insert_webhook_events
+-- A batch of deliveries in one statement, in arrival order. Keys are distinct within a batch:
+-- `repeats` counts the extra copies the edge folded into one row. A redelivery of a stored
+-- delivery only bumps its duplicate counter; `inserted` tells the two apart. Bodies arrive as
+-- the raw text Calendly signed. No NOTIFY here: see waker.py.
+INSERT INTO webhook_events AS w (
+    integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body, duplicates
 )
-SELECT written.id, written.inserted
-FROM written
-LEFT JOIN LATERAL (
-    SELECT pg_notify($8::text, written.id::text) WHERE written.inserted
-) AS woken ON true;
+SELECT integration_id, event, dedup_key, payload_uri, calendly_created_at,
+       headers::jsonb, body::jsonb, repeats
+FROM unnest(
+    $1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
+    $8::integer[]
+) WITH ORDINALITY AS t (
+    integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body, repeats, n
+)
+ORDER BY n
+ON CONFLICT (integration_id, dedup_key)
+    DO UPDATE SET duplicates = w.duplicates + 1 + excluded.duplicates
+RETURNING w.id, w.integration_id, w.dedup_key, (xmax = 0) AS inserted;
 
 -- name: notify
 SELECT pg_notify($1::text, $2::text);
@@ -59,6 +62,15 @@ UPDATE webhook_events
 SET status = $3::text, reason = $4::text, error = NULL, processed_at = clock_timestamp(),
     locked_by = NULL, locked_at = NULL, updated_at = now()
 WHERE id = $1::bigint AND locked_by = $2::text AND status = 'processing';
+
+-- name: finish_webhook_events
+-- A group's outcomes in one statement; fenced like finish_webhook_event (returns what it updated).
+UPDATE webhook_events AS w
+SET status = f.status, reason = f.reason, error = NULL, processed_at = clock_timestamp(),
+    locked_by = NULL, locked_at = NULL, updated_at = now()
+FROM unnest($2::bigint[], $3::text[], $4::text[]) AS f (id, status, reason)
+WHERE w.id = f.id AND w.locked_by = $1::text AND w.status = 'processing'
+RETURNING w.id;
 
 -- name: fail_webhook_event
 -- Back to the queue after a backoff, or `failed` once the attempts are spent.

@@ -10,7 +10,7 @@ from calendly_svc.api import schemas
 from calendly_svc.api.pagination import id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.errors import Conflict, NotFound
-from calendly_svc.keys import DEPS, USER_ID
+from calendly_svc.keys import DEPS, INBOX_WRITER, USER_ID
 from calendly_svc.views import webhook_event_view
 
 log = structlog.get_logger(__name__)
@@ -26,9 +26,8 @@ async def receive(request: web.Request) -> web.Response:
     signature = request.headers.get(inbox.SIGNATURE_HEADER)
     integration_id = await inbox.accept(deps, request.query.get("integration"), signature, body)
     envelope = inbox.parse_envelope(deps, body)
-    written = await inbox.store(
-        deps, inbox.new_event(integration_id, envelope, dict(request.headers))
-    )
+    event = inbox.new_event(integration_id, envelope, body, dict(request.headers))
+    written = await inbox.store(deps, request.app[INBOX_WRITER], event)
     log.debug("webhook_received", integration_id=integration_id, webhook_event_id=written.id,
               calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
     return web.json_response({"id": written.id, "duplicate": not written.inserted})

@@ -23,9 +23,13 @@ async def insert(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """No reset query on release, as in the service's pool."""
+
+
 async def pool_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-    """One pool, created with the same size as the service's."""
-    app[POOL] = await asyncpg.create_pool(sys.argv[1], min_size=2, max_size=10)
+    """One pool, with the same size and release behaviour as the service's."""
+    app[POOL] = await asyncpg.create_pool(sys.argv[1], min_size=2, max_size=10, reset=keep_session)
     async with app[POOL].acquire() as conn:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS bench_ceiling "
