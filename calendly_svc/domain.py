@@ -7,6 +7,7 @@ and each reschedule of it, linked by old_invitee/new_invitee), so any arrival or
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -272,18 +273,28 @@ def _client_data(user_id: int, state: queries.InviteeState, email: str) -> queri
     )
 
 
+async def ensure_clients(
+    conn: Conn, integration: queries.Integration, states: Sequence[queries.InviteeState]
+) -> dict[str, queries.ClientWrite]:
+    """The invitees' clients (created when allowed), by normalized email; emails are distinct."""
+    data = [
+        _client_data(integration.user_id, state, email)
+        for state in states
+        if (email := normalize_email(state.email)) is not None
+    ]
+    if not data:
+        return {}
+    write = (
+        queries.upsert_clients if integration.create_client_if_not_exists else queries.fill_clients
+    )
+    return {row.email_normalized: row for row in await write(conn, data)}
+
+
 async def ensure_client(
     conn: Conn, integration: queries.Integration, state: queries.InviteeState
 ) -> tuple[int | None, bool]:
     """The invitee's client (created when allowed): (client id, newly created)."""
-    email = normalize_email(state.email)
-    if email is None:
-        return None, False
-    data = _client_data(integration.user_id, state, email)
-    if integration.create_client_if_not_exists:
-        row: queries.ClientWrite | None = await queries.upsert_client(conn, data)
-    else:
-        row = await queries.fill_client(conn, data)
+    row = (await ensure_clients(conn, integration, [state])).get(normalize_email(state.email) or "")
     return (row.id, row.inserted) if row else (None, False)
 
 
@@ -308,15 +319,97 @@ async def apply_invitee(
 
     Runs under the integration's apply lock; `locked` says the caller's transaction holds it.
     """
-    integration_id = ctx.integration.id
     if not locked:
-        await queries.lock_integration_apply(conn, integration_id)
-    written, found = await queries.upsert_invitee(conn, integration_id, state)
-    if not written:
+        await queries.lock_integration_apply(conn, ctx.integration.id)
+    write = (await queries.upsert_invitees(conn, ctx.integration.id, [state]))[state.uri]
+    if not write.written:
         return ApplyResult("ignored", "stale_state")
-    if not found:
+    if not write.found:
         return await _create(conn, ctx, state)
-    return await _update(conn, ctx, state, found)
+    return await _update(conn, ctx, state, write.found)
+
+
+async def apply_invitees(
+    conn: Conn, items: Sequence[tuple[queries.InviteeState, ApplyContext]]
+) -> list[ApplyResult]:
+    """Apply a run of states of one integration, under the apply lock the caller holds.
+
+    Same outcome as apply_invitee on each in order: states that touch no other state of the run
+    and create no chain are written together, the rest one by one in their order.
+    """
+    results = await _create_together(conn, items, _independent(items))
+    for index, (state, ctx) in enumerate(items):
+        if index not in results:
+            results[index] = await apply_invitee(conn, ctx, state, locked=True)
+    return [results[index] for index in range(len(items))]
+
+
+def _independent(items: Sequence[tuple[queries.InviteeState, ApplyContext]]) -> list[int]:
+    """Positions of states without reschedule links whose URI and email no other state uses,
+    and whose booking may be created."""
+    uris = Counter(
+        uri for state, _ in items
+        for uri in (state.uri, state.old_invitee_uri, state.new_invitee_uri) if uri
+    )  # fmt: skip
+    emails = Counter(normalize_email(state.email) for state, _ in items)
+    return [
+        index for index, (state, ctx) in enumerate(items)
+        if state.old_invitee_uri is None and state.new_invitee_uri is None
+        and uris[state.uri] == 1 and creation_refusal(ctx.event_type) is None
+        and (state.email is None or emails[normalize_email(state.email)] == 1)
+    ]  # fmt: skip
+
+
+async def _create_together(
+    conn: Conn, items: Sequence[tuple[queries.InviteeState, ApplyContext]], picked: list[int]
+) -> dict[int, ApplyResult]:
+    """Upsert the picked states at once and create the bookings seen for the first time.
+
+    A picked state whose booking already has an appointment is left out of the result: the
+    caller applies it alone (upserting the same state again is a no-op that finds it).
+    """
+    if not picked:
+        return {}
+    integration = items[picked[0]][1].integration
+    states = {i: items[i][0] for i in picked}
+    writes = await queries.upsert_invitees(conn, integration.id, list(states.values()))
+    stale = [i for i in picked if not writes[states[i].uri].written]
+    new = [i for i in picked if writes[states[i].uri].written and not writes[states[i].uri].found]
+    clients = await ensure_clients(conn, integration, [states[i] for i in new])
+    plans = [_new_appointment(items[i][1], states[i], clients) for i in new]
+    created = await queries.insert_appointments(conn, plans) if plans else {}
+    results = dict.fromkeys(stale, ApplyResult("ignored", "stale_state"))
+    for i in new:
+        state, ctx = items[i]
+        results[i] = await _created(conn, ctx, state, created[state.uri], clients)
+    return results
+
+
+async def _created(
+    conn: Conn, ctx: ApplyContext, state: queries.InviteeState, appointment: queries.Appointment,
+    clients: dict[str, queries.ClientWrite],
+) -> ApplyResult:  # fmt: skip
+    """Queue the notification of a new appointment; the result to record."""
+    await _notify(conn, ctx, None, appointment)
+    client = clients.get(normalize_email(state.email) or "")
+    inserted = client.inserted if client else False
+    return ApplyResult("processed", None, appointment.id, "created", inserted)
+
+
+def _new_appointment(
+    ctx: ApplyContext, state: queries.InviteeState, clients: dict[str, queries.ClientWrite]
+) -> queries.NewAppointment:
+    """The appointment for a booking seen for the first time."""
+    assert ctx.event_type is not None
+    client = clients.get(normalize_email(state.email) or "")
+    confirmation = "confirmed" if ctx.integration.auto_confirm_bookings else "pending"
+    change = _change(project([state]), confirmation, client.id if client else None)
+    return queries.NewAppointment(
+        user_id=ctx.integration.user_id, integration_id=ctx.integration.id,
+        event_type_id=ctx.event_type.id,
+        service_id=ctx.event_type.service_id or ctx.integration.default_service_id,
+        confirmation=confirmation, **_fields(change),
+    )  # fmt: skip
 
 
 async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) -> ApplyResult:
@@ -324,18 +417,10 @@ async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) ->
     refusal = creation_refusal(ctx.event_type)
     if refusal is not None:
         return ApplyResult("ignored", refusal)
-    assert ctx.event_type is not None
-    client_id, client_created = await ensure_client(conn, ctx.integration, state)
-    confirmation = "confirmed" if ctx.integration.auto_confirm_bookings else "pending"
-    change = _change(project([state]), confirmation, client_id)
-    service_id = ctx.event_type.service_id or ctx.integration.default_service_id
-    appointment = await queries.insert_appointment(conn, queries.NewAppointment(
-        user_id=ctx.integration.user_id, integration_id=ctx.integration.id,
-        event_type_id=ctx.event_type.id, service_id=service_id, confirmation=confirmation,
-        **_fields(change),
-    ), state.uri)  # fmt: skip
-    await _notify(conn, ctx, None, appointment)
-    return ApplyResult("processed", None, appointment.id, "created", client_created)
+    clients = await ensure_clients(conn, ctx.integration, [state])
+    plan = _new_appointment(ctx, state, clients)
+    appointment = (await queries.insert_appointments(conn, [plan]))[state.uri]
+    return await _created(conn, ctx, state, appointment, clients)
 
 
 def _fields(change: queries.AppointmentChange) -> dict[str, Any]:

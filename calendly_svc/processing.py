@@ -17,6 +17,7 @@ from calendly_svc.domain import (
     ApplyResult,
     PayloadError,
     apply_invitee,
+    apply_invitees,
     invitee_state,
 )
 from calendly_svc.event_types import event_type_data, parse_time, refresh_event_types
@@ -265,7 +266,7 @@ async def _apply_together(
     """One transaction: the apply lock once, every state in order, every outcome fenced."""
     async with deps.pool.acquire() as conn, conn.transaction():
         await queries.lock_integration_apply(conn, integration.id)
-        results = [await apply_invitee(conn, p.ctx, p.state, locked=True) for p in prepared]
+        results = await apply_invitees(conn, [(p.state, p.ctx) for p in prepared])
         finished = await queries.finish_webhook_events(
             conn, worker, [p.row.id for p in prepared], [r.status for r in results],
             [r.reason for r in results],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -592,14 +593,31 @@ async def lock_integration_apply(conn: Conn, integration_id: int) -> None:
     await conn.execute(_sql("lock_integration_apply"), integration_id)
 
 
-async def upsert_invitee(
-    conn: Conn, integration_id: int, state: InviteeState
-) -> tuple[bool, list[int]]:
-    """Store the snapshot unless a newer one is stored: (written, appointments linked to it)."""
-    links = (state.uri, state.old_invitee_uri, state.new_invitee_uri)
-    row = await conn.fetchrow(_sql("upsert_invitee"), integration_id, *_values(state), *links)
-    assert row is not None
-    return bool(row["written"]), list(row["found"])
+@dataclass(frozen=True, slots=True)
+class InviteeWrite:
+    """What upserting one invitee state found: written or stale, and its chain's appointments."""
+
+    uri: str
+    written: bool
+    found: list[int]
+
+
+def _json_columns(items: Sequence[Any]) -> list[list[Any]]:
+    """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL)."""
+    return [
+        [json.dumps(v) if isinstance(v, dict | list) else v for v in column]
+        for column in _columns(items)
+    ]
+
+
+async def upsert_invitees(
+    conn: Conn, integration_id: int, states: Sequence[InviteeState]
+) -> dict[str, InviteeWrite]:
+    """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
+    rows = await _fetch_all(
+        conn, InviteeWrite, "upsert_invitees", integration_id, *_json_columns(states)
+    )
+    return {row.uri: row for row in rows}
 
 
 async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
@@ -624,15 +642,12 @@ async def chain_invitees(conn: Conn, appointment_id: int) -> list[StoredInvitee]
     return await _fetch_all(conn, StoredInvitee, "chain_invitees", appointment_id)
 
 
-async def insert_appointment(
-    conn: Conn, appointment: NewAppointment, invitee_uri: str
-) -> Appointment:
-    """Create an appointment and attach the invitee to it."""
-    row = await _fetch_one(
-        conn, Appointment, "insert_appointment", *_values(appointment), invitee_uri
-    )
-    assert row is not None
-    return row
+async def insert_appointments(
+    conn: Conn, appointments: Sequence[NewAppointment]
+) -> dict[str, Appointment]:
+    """Create appointments, each joined by its invitee; results by invitee URI."""
+    rows = await _fetch_all(conn, Appointment, "insert_appointments", *_json_columns(appointments))
+    return {row.calendly_invitee_uri: row for row in rows}
 
 
 async def update_appointment(
@@ -678,16 +693,14 @@ async def appointment_by_invitee(
     )
 
 
-async def upsert_client(conn: Conn, data: ClientData) -> ClientWrite:
-    """Create the client or fill its missing fields."""
-    row = await _fetch_one(conn, ClientWrite, "upsert_client", *_values(data))
-    assert row is not None
-    return row
+async def upsert_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
+    """Create clients or fill their missing fields (distinct emails)."""
+    return await _fetch_all(conn, ClientWrite, "upsert_clients", *_columns(items))
 
 
-async def fill_client(conn: Conn, data: ClientData) -> ClientWrite | None:
-    """Fill an existing client's missing fields; None when there is no such client."""
-    return await _fetch_one(conn, ClientWrite, "fill_client", *_values(data))
+async def fill_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
+    """Fill existing clients' missing fields; clients that do not exist are left out."""
+    return await _fetch_all(conn, ClientWrite, "fill_clients", *_columns(items))
 
 
 async def get_clients(conn: Conn, ids: list[int]) -> list[Client]:

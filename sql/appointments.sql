@@ -5,11 +5,12 @@
 -- upsert over 3,000 rows, until statistics caught up).
 SELECT pg_advisory_xact_lock($1::bigint), set_config('plan_cache_mode', 'force_custom_plan', true);
 
--- name: upsert_invitee
+-- name: upsert_invitees
 -- Keeps the newest state only: an older (invitee, event) version never overwrites a newer one.
--- Also returns the appointments of every invitee linked to the given URIs, in either direction.
--- That read sees the table as it was before this statement, which is the same answer: the
--- upsert changes no appointment link, and the state's own links are among the URIs ($27-$29).
+-- Per state (distinct URIs; JSON fields as text): whether it was written, and the appointments
+-- of every invitee linked to its URI or its old/new invitee, in either direction. That read
+-- sees the table as it was before this statement, which is the same answer: the upsert changes
+-- no appointment link, and each state's own links are among the URIs it probes.
 WITH written AS (
     INSERT INTO calendly_invitees AS ci (
         integration_id, uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri,
@@ -17,13 +18,15 @@ WITH written AS (
         questions_and_answers, cancellation, no_show, start_time, end_time, location, cancel_url,
         reschedule_url, routing_form_submission_uri, calendly_created_at, calendly_updated_at,
         event_updated_at
-    ) VALUES (
-        $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::boolean, $7::text,
-        $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text,
-        $15::jsonb, $16::jsonb, $17::boolean, $18::timestamptz, $19::timestamptz, $20::jsonb, $21::text,
-        $22::text, $23::text, $24::timestamptz, $25::timestamptz,
-        $26::timestamptz
     )
+    SELECT $1::bigint, t.*
+    FROM unnest(
+        $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[],
+        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+        $15::text[]::jsonb[], $16::text[]::jsonb[], $17::boolean[], $18::timestamptz[],
+        $19::timestamptz[], $20::text[]::jsonb[], $21::text[], $22::text[], $23::text[],
+        $24::timestamptz[], $25::timestamptz[], $26::timestamptz[]
+    ) AS t
     ON CONFLICT (integration_id, uri) DO UPDATE SET
         event_uri = EXCLUDED.event_uri,
         event_type_uri = EXCLUDED.event_type_uri,
@@ -53,19 +56,24 @@ WITH written AS (
     WHERE (EXCLUDED.calendly_updated_at, coalesce(EXCLUDED.event_updated_at, '-infinity'))
        >= (ci.calendly_updated_at, coalesce(ci.event_updated_at, '-infinity'))
     RETURNING ci.uri
+), probes AS (
+    SELECT * FROM unnest($2::text[], $7::text[], $8::text[]) AS p (uri, old_uri, new_uri)
 ), linked AS MATERIALIZED (
-    SELECT appointment_id FROM calendly_invitees
-    WHERE integration_id = $1::bigint
-      AND (uri IN ($27::text, $28::text, $29::text)
-           OR old_invitee_uri IN ($27::text, $28::text, $29::text)
-           OR new_invitee_uri IN ($27::text, $28::text, $29::text))
+    SELECT p.uri AS state_uri, ci.appointment_id
+    FROM probes AS p
+    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint
+     AND (ci.uri IN (p.uri, p.old_uri, p.new_uri)
+          OR ci.old_invitee_uri IN (p.uri, p.old_uri, p.new_uri)
+          OR ci.new_invitee_uri IN (p.uri, p.old_uri, p.new_uri))
 )
-SELECT EXISTS (SELECT 1 FROM written) AS written,
+SELECT p.uri,
+       p.uri IN (SELECT uri FROM written) AS written,
        ARRAY(
-           SELECT DISTINCT appointment_id FROM linked
-           WHERE appointment_id IS NOT NULL
-           ORDER BY appointment_id
-       ) AS found;
+           SELECT DISTINCT l.appointment_id FROM linked AS l
+           WHERE l.state_uri = p.uri AND l.appointment_id IS NOT NULL
+           ORDER BY l.appointment_id
+       ) AS found
+FROM probes AS p;
 
 -- name: lock_appointments
 SELECT * FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE;
@@ -89,26 +97,28 @@ RETURNING *;
 -- name: chain_invitees
 SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
 
--- name: insert_appointment
--- Columns in the order of queries.NewAppointment: the projection first, then the fixed ones.
--- The invitee ($21) joins the new appointment in the same statement.
+-- name: insert_appointments
+-- Columns in the order of queries.NewAppointment (JSON fields as text): the projection first,
+-- then the fixed ones. Each invitee ($21) joins its new appointment in the same statement.
 WITH created AS (
     INSERT INTO appointments (
         client_id, status, no_show, start_time, end_time, timezone, location,
         questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
         calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
         service_id, confirmation
-    ) VALUES (
-        $1::bigint, $2::text, $3::boolean, $4::timestamptz, $5::timestamptz, $6::text, $7::jsonb,
-        $8::jsonb, $9::jsonb, $10::integer, $11::jsonb, $12::text,
-        $13::text, $14::text, $15::text, $16::bigint, $17::bigint, $18::bigint,
-        $19::bigint, $20::text
+    )
+    SELECT * FROM unnest(
+        $1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
+        $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[]::jsonb[],
+        $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
+        $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
     )
     RETURNING *
 ), attached AS (
     UPDATE calendly_invitees AS ci SET appointment_id = created.id
     FROM created
-    WHERE ci.integration_id = created.integration_id AND ci.uri = $21::text
+    WHERE ci.integration_id = created.integration_id
+      AND ci.uri = created.calendly_invitee_uri
 )
 SELECT * FROM created;
 

@@ -1,7 +1,10 @@
--- name: upsert_client
--- Creates the client or fills the fields it is missing; never overwrites what the main app has.
+-- name: upsert_clients
+-- Creates each client or fills the fields it is missing; never overwrites what the main app
+-- has. Emails are distinct within a call.
 INSERT INTO clients AS c (user_id, email, email_normalized, name, first_name, last_name, phone, timezone)
-VALUES ($1::bigint, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text)
+SELECT * FROM unnest(
+    $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
+)
 ON CONFLICT (user_id, email_normalized) DO UPDATE SET
     name = coalesce(c.name, EXCLUDED.name),
     first_name = coalesce(c.first_name, EXCLUDED.first_name),
@@ -16,15 +19,18 @@ ON CONFLICT (user_id, email_normalized) DO UPDATE SET
         THEN c.updated_at ELSE now() END
 RETURNING c.*, (xmax = 0) AS inserted;
 
--- name: fill_client
--- Without permission to create clients: complete an existing one, if any.
+-- name: fill_clients
+-- Without permission to create clients: complete the existing ones, if any.
 UPDATE clients AS c SET
-    name = coalesce(c.name, $4::text),
-    first_name = coalesce(c.first_name, $5::text),
-    last_name = coalesce(c.last_name, $6::text),
-    phone = coalesce(c.phone, $7::text),
-    timezone = coalesce(c.timezone, $8::text)
-WHERE c.user_id = $1::bigint AND c.email_normalized = $3::text AND $2::text IS NOT NULL
+    name = coalesce(c.name, d.name),
+    first_name = coalesce(c.first_name, d.first_name),
+    last_name = coalesce(c.last_name, d.last_name),
+    phone = coalesce(c.phone, d.phone),
+    timezone = coalesce(c.timezone, d.timezone)
+FROM unnest(
+    $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
+) AS d (user_id, email, email_normalized, name, first_name, last_name, phone, timezone)
+WHERE c.user_id = d.user_id AND c.email_normalized = d.email_normalized AND d.email IS NOT NULL
 RETURNING c.*, false AS inserted;
 
 -- name: get_client
