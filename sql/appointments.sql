@@ -58,13 +58,21 @@ WITH written AS (
     RETURNING ci.uri
 ), probes AS (
     SELECT * FROM unnest($2::text[], $7::text[], $8::text[]) AS p (uri, old_uri, new_uri)
-), linked AS MATERIALIZED (
-    SELECT p.uri AS state_uri, ci.appointment_id
+), links AS (
+    SELECT DISTINCT p.uri AS state_uri, l.uri
     FROM probes AS p
-    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint
-     AND (ci.uri IN (p.uri, p.old_uri, p.new_uri)
-          OR ci.old_invitee_uri IN (p.uri, p.old_uri, p.new_uri)
-          OR ci.new_invitee_uri IN (p.uri, p.old_uri, p.new_uri))
+    CROSS JOIN LATERAL (VALUES (p.uri), (p.old_uri), (p.new_uri)) AS l (uri)
+    WHERE l.uri IS NOT NULL
+), linked AS MATERIALIZED (
+    -- three equality joins, each served by its index (one join with ORs scanned the table)
+    SELECT l.state_uri, ci.appointment_id FROM links AS l
+    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.uri = l.uri
+    UNION ALL
+    SELECT l.state_uri, ci.appointment_id FROM links AS l
+    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.old_invitee_uri = l.uri
+    UNION ALL
+    SELECT l.state_uri, ci.appointment_id FROM links AS l
+    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invitee_uri = l.uri
 )
 SELECT p.uri,
        p.uri IN (SELECT uri FROM written) AS written,
