@@ -27,6 +27,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0001_integrations",
         "0002_webhooks_appointments",
         "0003_sync",
+        "0004_inbox_claims",
     ]
 
 
