@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -148,6 +149,11 @@ async def test_oversize_body_is_413(api: Api, control: Sandbox, database_url: st
         (b'{"event": "invitee.created", "created_at": "x", "payload": []}', "invalid_payload"),
         (b'{"event": "x", "created_at": "x", "payload": {"name": "a\\u0000b"}}', "invalid_payload"),
         (b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
+        # JSON to Python, not to Postgres's jsonb: refused as bad input, not as an outage
+        (b'{"event": "x", "created_at": "x", "payload": {"n": NaN}}', "invalid_json"),
+        (b'{"event": "x", "created_at": "x", "payload": {"n": -Infinity}}', "invalid_json"),
+        (b'{"event": "x", "created_at": "x", "payload": {"name": "\\ud800"}}', "invalid_json"),
+        (b'{"event": "x", "created_at": "x", "payload": {"n": 1e400000}}', "invalid_json"),
     ],
 )
 async def test_malformed_bodies_are_400(
@@ -157,6 +163,26 @@ async def test_malformed_bodies_are_400(
     status, body = await post_webhook(api, public_id, raw)
     assert (status, body["error"]["code"]) == (400, code)
     assert await _stored(database_url) == []
+
+
+async def test_a_refused_body_does_not_fail_deliveries_stored_with_it(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    bad = b'{"event": "x", "created_at": "x", "payload": {"uri": "u", "name": "\\udc00"}}'
+    stamps = [f"2026-11-29T10:00:{n:02}.000000Z" for n in range(12)]
+    good = [  # twelve versions of one invitee: distinct deliveries
+        json.dumps(
+            delivery | {"created_at": t, "payload": delivery["payload"] | {"updated_at": t}}
+        ).encode()
+        for t in stamps
+    ]
+    answers = await asyncio.gather(*(post_webhook(api, public_id, raw) for raw in [*good, bad]))
+    await settled(api)
+    rows = await _stored(database_url)
+    assert [status for status, _ in answers] == [200] * 12 + [400]
+    assert answers[-1][1]["error"]["code"] == "invalid_json"
+    assert sorted(r["calendly_created_at"].second for r in rows) == list(range(12))
 
 
 async def test_unknown_integration_is_404(api: Api, control: Sandbox) -> None:
