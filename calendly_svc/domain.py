@@ -363,26 +363,24 @@ def _independent(items: Sequence[tuple[queries.InviteeState, ApplyContext]]) -> 
 async def _create_together(
     conn: Conn, items: Sequence[tuple[queries.InviteeState, ApplyContext]], picked: list[int]
 ) -> dict[int, ApplyResult]:
-    """Upsert the picked states at once and create the bookings seen for the first time.
-
-    A picked state whose booking already has an appointment is left out of the result: the
-    caller applies it alone (upserting the same state again is a no-op that finds it).
-    """
+    """Create at once the picked bookings no stored invitee knows of (what apply_invitee would
+    do for each: its state is new, so written, and has no chain). The others are left out of
+    the result, for the caller to apply one by one."""
     if not picked:
         return {}
     integration = items[picked[0]][1].integration
     states = {i: items[i][0] for i in picked}
-    writes = await queries.upsert_invitees(conn, integration.id, list(states.values()))
-    stale = [i for i in picked if not writes[states[i].uri].written]
-    new = [i for i in picked if writes[states[i].uri].written and not writes[states[i].uri].found]
+    known = await queries.known_invitees(conn, integration.id, [s.uri for s in states.values()])
+    new = [i for i in picked if states[i].uri not in known]
+    if not new:
+        return {}
     clients = await ensure_clients(conn, integration, [states[i] for i in new])
     plans = [_new_appointment(items[i][1], states[i], clients) for i in new]
-    created = await queries.insert_appointments(conn, plans) if plans else {}
-    results = dict.fromkeys(stale, ApplyResult("ignored", "stale_state"))
-    for i in new:
-        state, ctx = items[i]
-        results[i] = await _created(conn, ctx, state, created[state.uri], clients)
-    return results
+    created = await queries.insert_bookings(conn, plans, [states[i] for i in new])
+    return {
+        i: await _created(conn, items[i][1], states[i], created[states[i].uri], clients)
+        for i in new
+    }
 
 
 async def _created(

@@ -650,6 +650,22 @@ async def insert_appointments(
     return {row.calendly_invitee_uri: row for row in rows}
 
 
+async def known_invitees(conn: Conn, integration_id: int, uris: list[str]) -> set[str]:
+    """The URIs a stored invitee has, or names as its old or new invitee."""
+    rows = await conn.fetch(_sql("known_invitees"), integration_id, uris)
+    return {row["uri"] for row in rows}
+
+
+async def insert_bookings(
+    conn: Conn, appointments: Sequence[NewAppointment], states: Sequence[InviteeState]
+) -> dict[str, Appointment]:
+    """Create first-seen bookings with their invitees' snapshots; results by invitee URI."""
+    rows = await _fetch_all(
+        conn, Appointment, "insert_bookings", *_json_columns(appointments), *_json_columns(states)
+    )
+    return {row.calendly_invitee_uri: row for row in rows}
+
+
 async def update_appointment(
     conn: Conn, appointment_id: int, change: AppointmentChange
 ) -> Appointment | None:

@@ -130,6 +130,62 @@ WITH created AS (
 )
 SELECT * FROM created;
 
+-- name: known_invitees
+-- Which of these URIs a stored invitee has, or names as its old or new invitee (three equality
+-- joins, each served by its index).
+SELECT p.uri FROM unnest($2::text[]) AS p (uri)
+JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.uri = p.uri
+UNION
+SELECT p.uri FROM unnest($2::text[]) AS p (uri)
+JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.old_invitee_uri = p.uri
+UNION
+SELECT p.uri FROM unnest($2::text[]) AS p (uri)
+JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invitee_uri = p.uri;
+
+-- name: insert_bookings
+-- Bookings seen for the first time (no stored invitee has or names their URIs, and the caller
+-- holds the apply lock): each appointment, and its invitee's snapshot already attached to it, in
+-- one statement. $1-$20: queries.NewAppointment's columns; $21-$45: queries.InviteeState's, in
+-- their order (JSON fields as text).
+WITH created AS (
+    INSERT INTO appointments (
+        client_id, status, no_show, start_time, end_time, timezone, location,
+        questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+        calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+        service_id, confirmation
+    )
+    SELECT * FROM unnest(
+        $1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
+        $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[]::jsonb[],
+        $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
+        $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
+    )
+    RETURNING *
+), stored AS (
+    INSERT INTO calendly_invitees (
+        integration_id, uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri,
+        new_invitee_uri, email, name, first_name, last_name, text_reminder_number, timezone,
+        questions_and_answers, cancellation, no_show, start_time, end_time, location, cancel_url,
+        reschedule_url, routing_form_submission_uri, calendly_created_at, calendly_updated_at,
+        event_updated_at, appointment_id
+    )
+    SELECT created.integration_id, s.*, created.id
+    FROM unnest(
+        $21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[], $26::text[],
+        $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
+        $33::text[], $34::text[]::jsonb[], $35::text[]::jsonb[], $36::boolean[],
+        $37::timestamptz[], $38::timestamptz[], $39::text[]::jsonb[], $40::text[], $41::text[],
+        $42::text[], $43::timestamptz[], $44::timestamptz[], $45::timestamptz[]
+    ) AS s (
+        uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri, new_invitee_uri,
+        email, name, first_name, last_name, text_reminder_number, timezone, questions_and_answers,
+        cancellation, no_show, start_time, end_time, location, cancel_url, reschedule_url,
+        routing_form_submission_uri, calendly_created_at, calendly_updated_at, event_updated_at
+    )
+    JOIN created ON created.calendly_invitee_uri = s.uri
+)
+SELECT * FROM created;
+
 -- name: update_appointment
 -- Writes (and bumps updated_at) only when the projection differs from what is stored.
 UPDATE appointments AS a
