@@ -377,21 +377,19 @@ async def _create_together(
     clients = await ensure_clients(conn, integration, [states[i] for i in new])
     plans = [_new_appointment(items[i][1], states[i], clients) for i in new]
     created = await queries.insert_bookings(conn, plans, [states[i] for i in new])
-    return {
-        i: await _created(conn, items[i][1], states[i], created[states[i].uri], clients)
-        for i in new
-    }
+    if items[new[0]][1].notify:
+        for appointment in await queries.get_appointments(conn, list(created.values())):
+            await _notify(conn, items[new[0]][1], None, appointment)
+    return {i: _creation(states[i], created[states[i].uri], clients) for i in new}
 
 
-async def _created(
-    conn: Conn, ctx: ApplyContext, state: queries.InviteeState, appointment: queries.Appointment,
-    clients: dict[str, queries.ClientWrite],
-) -> ApplyResult:  # fmt: skip
-    """Queue the notification of a new appointment; the result to record."""
-    await _notify(conn, ctx, None, appointment)
+def _creation(
+    state: queries.InviteeState, appointment_id: int, clients: dict[str, queries.ClientWrite]
+) -> ApplyResult:
+    """The result of creating a booking's appointment."""
     client = clients.get(normalize_email(state.email) or "")
     inserted = client.inserted if client else False
-    return ApplyResult("processed", None, appointment.id, "created", inserted)
+    return ApplyResult("processed", None, appointment_id, "created", inserted)
 
 
 def _new_appointment(
@@ -418,7 +416,8 @@ async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) ->
     clients = await ensure_clients(conn, ctx.integration, [state])
     plan = _new_appointment(ctx, state, clients)
     appointment = (await queries.insert_appointments(conn, [plan]))[state.uri]
-    return await _created(conn, ctx, state, appointment, clients)
+    await _notify(conn, ctx, None, appointment)
+    return _creation(state, appointment.id, clients)
 
 
 def _fields(change: queries.AppointmentChange) -> dict[str, Any]:

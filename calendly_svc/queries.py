@@ -602,10 +602,13 @@ class InviteeWrite:
     found: list[int]
 
 
+_JSON_TYPES = (dict, list)
+
+
 def _json_columns(items: Sequence[Any]) -> list[list[Any]]:
     """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL)."""
     return [
-        [json.dumps(v) if isinstance(v, dict | list) else v for v in column]
+        [json.dumps(v) if type(v) in _JSON_TYPES else v for v in column]
         for column in _columns(items)
     ]
 
@@ -658,12 +661,16 @@ async def known_invitees(conn: Conn, integration_id: int, uris: list[str]) -> se
 
 async def insert_bookings(
     conn: Conn, appointments: Sequence[NewAppointment], states: Sequence[InviteeState]
-) -> dict[str, Appointment]:
-    """Create first-seen bookings with their invitees' snapshots; results by invitee URI."""
-    rows = await _fetch_all(
-        conn, Appointment, "insert_bookings", *_json_columns(appointments), *_json_columns(states)
-    )
-    return {row.calendly_invitee_uri: row for row in rows}
+) -> dict[str, int]:
+    """Create first-seen bookings with their invitees' snapshots; new ids by invitee URI."""
+    sql = _sql("insert_bookings")
+    rows = await conn.fetch(sql, *_json_columns(appointments), *_json_columns(states))
+    return {row["calendly_invitee_uri"]: row["id"] for row in rows}
+
+
+async def get_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
+    """Appointments by id, in id order."""
+    return await _fetch_all(conn, Appointment, "get_appointments", ids)
 
 
 async def update_appointment(

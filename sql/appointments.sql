@@ -146,7 +146,8 @@ JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invite
 -- Bookings seen for the first time (no stored invitee has or names their URIs, and the caller
 -- holds the apply lock): each appointment, and its invitee's snapshot already attached to it, in
 -- one statement. $1-$20: queries.NewAppointment's columns; $21-$45: queries.InviteeState's, in
--- their order (JSON fields as text).
+-- their order (JSON fields as text). Returns only the new ids: the full rows are read back only
+-- when notifications need them.
 WITH created AS (
     INSERT INTO appointments (
         client_id, status, no_show, start_time, end_time, timezone, location,
@@ -160,7 +161,7 @@ WITH created AS (
         $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
         $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
     )
-    RETURNING *
+    RETURNING id, integration_id, calendly_invitee_uri
 ), stored AS (
     INSERT INTO calendly_invitees (
         integration_id, uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri,
@@ -184,7 +185,10 @@ WITH created AS (
     )
     JOIN created ON created.calendly_invitee_uri = s.uri
 )
-SELECT * FROM created;
+SELECT created.id, created.calendly_invitee_uri FROM created;
+
+-- name: get_appointments
+SELECT * FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id;
 
 -- name: update_appointment
 -- Writes (and bumps updated_at) only when the projection differs from what is stored.

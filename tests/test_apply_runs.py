@@ -3,7 +3,10 @@ transaction; the outcome is the one row-by-row processing gives, whatever the mi
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import asyncpg
 
 from calendly_svc.keys import DEPS, WORKER
 from calendly_svc.worker import Worker, inbox_queue, run_until_stopped
@@ -45,10 +48,24 @@ async def _drain_with_one_worker(api: Api) -> None:
         await stop()
 
 
+async def _notified(database_url: str) -> list[tuple[int, str, int]]:
+    """(appointment id, notification type, id in its payload) of every queued notification."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT appointment_id, type, payload FROM outbox ORDER BY id")
+    finally:
+        await conn.close()
+    return [(r["appointment_id"], r["type"], json.loads(r["payload"])["id"]) for r in rows]
+
+
 async def test_a_mixed_group_converges_like_row_by_row(
-    start_service: Any, control: Sandbox
+    start_service: Any, control: Sandbox, database_url: str
 ) -> None:
-    api = await start_service(worker_batch_size=50)
+    api = await start_service(
+        worker_batch_size=50,
+        main_app_webhook_url="http://127.0.0.1:9/unreachable",
+        main_app_webhook_secret="outbox-secret",
+    )
     integration = await api.connect()
     own = api.client.server.app[WORKER]
     own.stop()  # from here on, deliveries wait until a test worker claims them together
@@ -112,3 +129,8 @@ async def test_a_mixed_group_converges_like_row_by_row(
     assert expected == summary
     shared_clients = {by_uri[s["payload"]["uri"]]["client"]["id"] for s in shared}
     assert len(shared_clients) == 1
+    notified = await _notified(database_url)
+    created = sorted(a for a, kind, _ in notified if kind == "appointment.created")
+    assert sorted(a["id"] for a in by_uri.values()) == created
+    assert all(appointment == in_payload for appointment, _, in_payload in notified)
+    assert (by_uri[new]["id"], "appointment.rescheduled") in {(a, k) for a, k, _ in notified}
