@@ -54,6 +54,9 @@ class Queue:
     order_by: Callable[[Any], Any] | None = None
     # when set, each such group is handed over whole instead of row by row
     process_group: Callable[[str, list[Any]], Awaitable[None]] | None = None
+    # when set, a claim that came back full doubles the next one, up to this (a backlog is
+    # worked off in larger, cheaper-per-row batches); a short claim resets it
+    max_batch: int | None = None
 
 
 @dataclass
@@ -123,21 +126,26 @@ class Worker:
 
     async def _loop(self, queue: Queue) -> None:
         """Claim a batch, process it, repeat; sleep until woken when there is nothing to do."""
+        base = queue.batch or self.settings.worker_batch_size
+        limit = base
         while not self.stopping.is_set():
-            try:
-                async with self.deps.pool.acquire() as conn:
-                    rows = await queue.claim(
-                        conn, self.id, queue.batch or self.settings.worker_batch_size,
-                        self.settings.worker_lease_seconds,
-                    )  # fmt: skip
-                self._health.ok(f"claim_{queue.name}")
-            except DB_ERRORS as exc:
-                self._health.failed(f"claim_{queue.name}", exc)
-                rows = []
+            rows = await self._claim(queue, limit)
+            limit = _next_limit(queue, base, limit, len(rows))
             if rows:
                 await self._process_batch(queue, rows)
             else:
                 await self._idle(queue.channel)
+
+    async def _claim(self, queue: Queue, limit: int) -> Sequence[Any]:
+        """Lease up to `limit` rows; none while the database fails."""
+        try:
+            async with self.deps.pool.acquire() as conn:
+                rows = await queue.claim(conn, self.id, limit, self.settings.worker_lease_seconds)
+        except DB_ERRORS as exc:
+            self._health.failed(f"claim_{queue.name}", exc)
+            return []
+        self._health.ok(f"claim_{queue.name}")
+        return rows
 
     async def _idle(self, channel: str) -> None:
         """Wait for a NOTIFY, or poll after a jittered interval."""
@@ -250,6 +258,13 @@ class Worker:
         self.wake(channel)
 
 
+def _next_limit(queue: Queue, base: int, limit: int, claimed: int) -> int:
+    """The next claim's size: doubled after a full claim (up to the queue's maximum)."""
+    if queue.max_batch is None or claimed < limit:
+        return base
+    return min(limit * 2, max(queue.max_batch, base))
+
+
 def _setter(event: asyncio.Event) -> Callable[[Any], None]:
     """A callback that sets the event, whatever it is called with."""
     return lambda *_: event.set()
@@ -288,6 +303,7 @@ def inbox_queue(deps: Deps) -> Queue:
         "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
         queries.heartbeat_webhook_events, queries.release_webhook_events,
         order_by=lambda row: row.integration_id, process_group=process_group,
+        max_batch=deps.settings.worker_max_batch_size,
     )  # fmt: skip
 
 
