@@ -57,6 +57,8 @@ class Queue:
     # when set, a claim that came back full doubles the next one, up to this (a backlog is
     # worked off in larger, cheaper-per-row batches); a short claim resets it
     max_batch: int | None = None
+    # claim the next batch while the current one is processed
+    prefetch: bool = False
 
 
 @dataclass
@@ -125,16 +127,40 @@ class Worker:
                 await queue.release(conn, self.id)
 
     async def _loop(self, queue: Queue) -> None:
-        """Claim a batch, process it, repeat; sleep until woken when there is nothing to do."""
+        """Claim a batch, process it, repeat; sleep until woken when there is nothing to do.
+
+        With `prefetch`, the next batch is claimed while the current one is processed (it is
+        processed after it, so the claim order is kept); at a stop it is handed back unread.
+        """
         base = queue.batch or self.settings.worker_batch_size
         limit = base
+        rows: Sequence[Any] = []
         while not self.stopping.is_set():
-            rows = await self._claim(queue, limit)
-            limit = _next_limit(queue, base, limit, len(rows))
-            if rows:
-                await self._process_batch(queue, rows)
-            else:
+            if not rows:
+                rows = await self._claim(queue, limit)
+                limit = _next_limit(queue, base, limit, len(rows))
+            if not rows:
                 await self._idle(queue.channel)
+            elif not queue.prefetch:
+                await self._process_batch(queue, rows)
+                rows = []
+            else:
+                rows, limit = await self._process_and_claim(queue, rows, base, limit)
+
+    async def _process_and_claim(
+        self, queue: Queue, rows: Sequence[Any], base: int, limit: int
+    ) -> tuple[Sequence[Any], int]:
+        """Process a batch while claiming the next; returns the next batch and claim size."""
+        current = asyncio.create_task(self._process_batch(queue, rows))
+        try:
+            following = await self._claim(queue, limit)
+            self._inflight[queue.name].update(row.id for row in following)
+        except BaseException:
+            current.cancel()
+            await asyncio.gather(current, return_exceptions=True)
+            raise
+        await current
+        return following, _next_limit(queue, base, limit, len(following))
 
     async def _claim(self, queue: Queue, limit: int) -> Sequence[Any]:
         """Lease up to `limit` rows; none while the database fails."""
@@ -303,7 +329,7 @@ def inbox_queue(deps: Deps) -> Queue:
         "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
         queries.heartbeat_webhook_events, queries.release_webhook_events,
         order_by=lambda row: row.integration_id, process_group=process_group,
-        max_batch=deps.settings.worker_max_batch_size,
+        max_batch=deps.settings.worker_max_batch_size, prefetch=True,
     )  # fmt: skip
 
 
