@@ -37,6 +37,17 @@ async def _after(control: Sandbox, action: str, uri: str, **extra: Any) -> dict[
     return result
 
 
+async def _connect_then_pause(api: Api) -> str:
+    """Connect user 1, then stop the service's own worker: from here on, deliveries wait
+    until a test worker claims them together. Returns the integration's public id."""
+    integration = await api.connect()
+    own = api.client.server.app[WORKER]
+    own.stop()
+    assert own.task is not None
+    await own.task
+    return str(integration["public_id"])
+
+
 async def _drain_with_one_worker(api: Api) -> None:
     """Process everything stored with a worker claiming up to 50 rows at once."""
     deps = api.client.server.app[DEPS]
@@ -66,12 +77,7 @@ async def test_a_mixed_group_converges_like_row_by_row(
         main_app_webhook_url="http://127.0.0.1:9/unreachable",
         main_app_webhook_secret="outbox-secret",
     )
-    integration = await api.connect()
-    own = api.client.server.app[WORKER]
-    own.stop()  # from here on, deliveries wait until a test worker claims them together
-    assert own.task is not None
-    await own.task
-    public_id = integration["public_id"]
+    public_id = await _connect_then_pause(api)
     event_type = await default_event_type(control)
     earlier = await _created(control, event_type, 1, "earlier@example.com")
     assert (await post_webhook(api, public_id, earlier))[0] == 200
@@ -134,3 +140,29 @@ async def test_a_mixed_group_converges_like_row_by_row(
     assert sorted(a["id"] for a in by_uri.values()) == created
     assert all(appointment == in_payload for appointment, _, in_payload in notified)
     assert (by_uri[new]["id"], "appointment.rescheduled") in {(a, k) for a, k, _ in notified}
+
+
+async def _group_sizes(database_url: str) -> list[int]:
+    """How many deliveries each transaction finished, in order (a group's rows share now())."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT count(*) AS n FROM webhook_events GROUP BY updated_at ORDER BY min(id)"
+        )
+    finally:
+        await conn.close()
+    return [row["n"] for row in rows]
+
+
+async def test_a_backlog_is_claimed_in_doubling_batches(
+    start_service: Any, control: Sandbox, database_url: str
+) -> None:
+    api = await start_service(worker_batch_size=3, worker_max_batch_size=12)
+    public_id = await _connect_then_pause(api)
+    event_type = await default_event_type(control)
+    for n in range(40):
+        delivery = await _created(control, event_type, 1 + n % 28, f"b{n}@example.com")
+        assert (await post_webhook(api, public_id, delivery))[0] == 200
+    await _drain_with_one_worker(api)
+    assert await _group_sizes(database_url) == [3, 6, 12, 12, 7]
+    assert len(await appointments(api)) == 40
