@@ -172,7 +172,7 @@ async def run() -> list[Check]:
             True,
         ),
         Check(
-            "delay 200 -> readable p99 at full load (backlog)",
+            "delay 200 -> readable p99 at full load, worker running",
             f"{_ms(delays_a, 0.99):.0f} ms",
             "<= 250 ms",
             _ms(delays_a, 0.99) <= 250,
