@@ -6,13 +6,14 @@ import asyncio
 import itertools
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
 from calendly_svc.keys import DEPS, WORKER
 from calendly_svc.worker import run_until_stopped, standard_worker
 from tests.conftest import Api, Sandbox
-from tests.helpers import appointments, book, default_event_type, eventually
+from tests.helpers import _token, appointments, book, default_event_type, eventually
 
 INVITEES = "/scheduled_events/{uuid}/invitees"
 
@@ -204,18 +205,34 @@ async def test_sync_logs_pages(api: Api) -> None:
     assert rest["next_cursor"] is None
 
 
+async def _spend_window(control: Sandbox, window: int) -> None:
+    """Use up the default user's rate-limit window with more than `window - 1` seconds of it
+    left (X-RateLimit-Reset counts whole seconds), so that the service's next call is refused."""
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {await _token(control, session)}"}
+        while True:
+            async with session.get(f"{control.url}/users/me", headers=headers) as resp:
+                reset = int(resp.headers["X-RateLimit-Reset"])
+                if resp.status == 429 and reset == window:
+                    return
+                if resp.status == 429:
+                    await asyncio.sleep(reset)
+
+
 async def test_rate_limit_storm_ends_complete(start_service: Any, control: Sandbox) -> None:
-    # the sandbox's window is shortened to one second; the client is told the same
-    api = await start_service(calendly_rate_limit_window_seconds=1)
+    # the sandbox's window is shortened to two seconds; the client is told the same
+    api = await start_service(calendly_rate_limit_window_seconds=2)
     await api.connect()
     await _missed(control, 30)
     await control.call(
-        "POST", "/_sandbox/faults", {"rate_limit_per_minute": 8, "rate_limit_window_seconds": 1}
+        "POST", "/_sandbox/faults", {"rate_limit_per_minute": 12, "rate_limit_window_seconds": 2}
     )
+    await _spend_window(control, 2)
+    before = (await control.call("GET", "/_sandbox/stats"))["rate_limited"]
     storm = await sync_now(api, full=True)
     stats = await control.call("GET", "/_sandbox/stats")
     assert (storm["status"], storm["invitees_fetched"]) == ("succeeded", 30)
-    assert stats["rate_limited"] >= 1
+    assert stats["rate_limited"] > before
     assert storm["rate_limited_waits"] >= 1
     assert len(await appointments(api)) == 30
 
