@@ -374,13 +374,23 @@ async def _create_together(
     new = [i for i in picked if states[i].uri not in known]
     if not new:
         return {}
-    clients = await ensure_clients(conn, integration, [states[i] for i in new])
-    plans = [_new_appointment(items[i][1], states[i], clients) for i in new]
-    created = await queries.insert_bookings(conn, plans, [states[i] for i in new])
-    if items[new[0]][1].notify:
+    results = await _book(conn, [items[i] for i in new])
+    return dict(zip(new, results, strict=True))
+
+
+async def _book(
+    conn: Conn, items: Sequence[tuple[queries.InviteeState, ApplyContext]]
+) -> list[ApplyResult]:
+    """Create the appointments (and clients) of bookings seen for the first time, in order."""
+    integration, notify = items[0][1].integration, items[0][1].notify
+    states = [state for state, _ in items]
+    clients = await ensure_clients(conn, integration, states)
+    plans = [_new_appointment(ctx, state, clients) for state, ctx in items]
+    created = await queries.insert_bookings(conn, plans, states)
+    if notify:
         for appointment in await queries.get_appointments(conn, list(created.values())):
-            await _notify(conn, items[new[0]][1], None, appointment)
-    return {i: _creation(states[i], created[states[i].uri], clients) for i in new}
+            await _notify(conn, items[0][1], None, appointment)
+    return [_creation(state, created[state.uri], clients) for state in states]
 
 
 def _creation(
@@ -413,11 +423,7 @@ async def _create(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) ->
     refusal = creation_refusal(ctx.event_type)
     if refusal is not None:
         return ApplyResult("ignored", refusal)
-    clients = await ensure_clients(conn, ctx.integration, [state])
-    plan = _new_appointment(ctx, state, clients)
-    appointment = (await queries.insert_appointments(conn, [plan]))[state.uri]
-    await _notify(conn, ctx, None, appointment)
-    return _creation(state, appointment.id, clients)
+    return (await _book(conn, [(state, ctx)]))[0]
 
 
 def _fields(change: queries.AppointmentChange) -> dict[str, Any]:

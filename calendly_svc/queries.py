@@ -645,14 +645,6 @@ async def chain_invitees(conn: Conn, appointment_id: int) -> list[StoredInvitee]
     return await _fetch_all(conn, StoredInvitee, "chain_invitees", appointment_id)
 
 
-async def insert_appointments(
-    conn: Conn, appointments: Sequence[NewAppointment]
-) -> dict[str, Appointment]:
-    """Create appointments, each joined by its invitee; results by invitee URI."""
-    rows = await _fetch_all(conn, Appointment, "insert_appointments", *_json_columns(appointments))
-    return {row.calendly_invitee_uri: row for row in rows}
-
-
 async def known_invitees(conn: Conn, integration_id: int, uris: list[str]) -> set[str]:
     """The URIs a stored invitee has, or names as its old or new invitee."""
     rows = await conn.fetch(_sql("known_invitees"), integration_id, uris)

@@ -105,31 +105,6 @@ RETURNING *;
 -- name: chain_invitees
 SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
 
--- name: insert_appointments
--- Columns in the order of queries.NewAppointment (JSON fields as text): the projection first,
--- then the fixed ones. Each invitee ($21) joins its new appointment in the same statement.
-WITH created AS (
-    INSERT INTO appointments (
-        client_id, status, no_show, start_time, end_time, timezone, location,
-        questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
-        calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
-        service_id, confirmation
-    )
-    SELECT * FROM unnest(
-        $1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
-        $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[]::jsonb[],
-        $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
-        $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
-    )
-    RETURNING *
-), attached AS (
-    UPDATE calendly_invitees AS ci SET appointment_id = created.id
-    FROM created
-    WHERE ci.integration_id = created.integration_id
-      AND ci.uri = created.calendly_invitee_uri
-)
-SELECT * FROM created;
-
 -- name: known_invitees
 -- Which of these URIs a stored invitee has, or names as its old or new invitee (three equality
 -- joins, each served by its index).
@@ -143,11 +118,11 @@ SELECT p.uri FROM unnest($2::text[]) AS p (uri)
 JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invitee_uri = p.uri;
 
 -- name: insert_bookings
--- Bookings seen for the first time (no stored invitee has or names their URIs, and the caller
--- holds the apply lock): each appointment, and its invitee's snapshot already attached to it, in
--- one statement. $1-$20: queries.NewAppointment's columns; $21-$45: queries.InviteeState's, in
--- their order (JSON fields as text). Returns only the new ids: the full rows are read back only
--- when notifications need them.
+-- Bookings seen for the first time (no appointment has their invitees; the caller holds the
+-- apply lock): each appointment, and its invitee's snapshot attached to it, in one statement.
+-- A snapshot the caller already stored is only attached. $1-$20: queries.NewAppointment's
+-- columns; $21-$45: queries.InviteeState's, in their order (JSON fields as text). Returns only
+-- the new ids: the full rows are read back only when notifications need them.
 WITH created AS (
     INSERT INTO appointments (
         client_id, status, no_show, start_time, end_time, timezone, location,
@@ -184,6 +159,7 @@ WITH created AS (
         routing_form_submission_uri, calendly_created_at, calendly_updated_at, event_updated_at
     )
     JOIN created ON created.calendly_invitee_uri = s.uri
+    ON CONFLICT (integration_id, uri) DO UPDATE SET appointment_id = EXCLUDED.appointment_id
 )
 SELECT created.id, created.calendly_invitee_uri FROM created;
 
