@@ -294,8 +294,15 @@ async def ensure_client(
     conn: Conn, integration: queries.Integration, state: queries.InviteeState
 ) -> tuple[int | None, bool]:
     """The invitee's client (created when allowed): (client id, newly created)."""
-    row = (await ensure_clients(conn, integration, [state])).get(normalize_email(state.email) or "")
+    row = _client_of(state, await ensure_clients(conn, integration, [state]))
     return (row.id, row.inserted) if row else (None, False)
+
+
+def _client_of(
+    state: queries.InviteeState, clients: dict[str, queries.ClientWrite]
+) -> queries.ClientWrite | None:
+    """The invitee's client among those ensure_clients returned."""
+    return clients.get(normalize_email(state.email) or "")
 
 
 # --- applying -----------------------------------------------------------------------------------
@@ -397,7 +404,7 @@ def _creation(
     state: queries.InviteeState, appointment_id: int, clients: dict[str, queries.ClientWrite]
 ) -> ApplyResult:
     """The result of creating a booking's appointment."""
-    client = clients.get(normalize_email(state.email) or "")
+    client = _client_of(state, clients)
     inserted = client.inserted if client else False
     return ApplyResult("processed", None, appointment_id, "created", inserted)
 
@@ -407,7 +414,7 @@ def _new_appointment(
 ) -> queries.NewAppointment:
     """The appointment for a booking seen for the first time."""
     assert ctx.event_type is not None
-    client = clients.get(normalize_email(state.email) or "")
+    client = _client_of(state, clients)
     confirmation = "confirmed" if ctx.integration.auto_confirm_bookings else "pending"
     change = _change(project([state]), confirmation, client.id if client else None)
     return queries.NewAppointment(

@@ -46,7 +46,8 @@ class Queue:
     name: str
     channel: str
     claim: Callable[[Conn, str, int, float], Awaitable[Sequence[Any]]]
-    process: Callable[[str, Any], Awaitable[None]]
+    # one row at a time (None when the queue hands over whole groups: see process_group)
+    process: Callable[[str, Any], Awaitable[None]] | None
     heartbeat: Callable[[Conn, str, list[int]], Awaitable[None]]
     release: Callable[[Conn, str], Awaitable[None]]
     batch: int | None = None
@@ -205,6 +206,7 @@ class Worker:
         inflight.add(row.id)
         structlog.contextvars.bind_contextvars(**{f"{queue.name}_id": row.id})
         try:
+            assert queue.process is not None
             await queue.process(self.id, row)
         except DB_ERRORS as exc:
             # the row stays leased; another claim takes it over when the lease runs out
@@ -317,16 +319,13 @@ async def _close_quietly(conn: asyncpg.Connection) -> None:
 
 def inbox_queue(deps: Deps) -> Queue:
     """The webhook inbox."""
-    from calendly_svc.processing import process_webhook_event, process_webhook_group
-
-    async def process(worker: str, row: queries.WebhookEvent) -> None:
-        await process_webhook_event(deps, worker, row)
+    from calendly_svc.processing import process_webhook_group
 
     async def process_group(worker: str, rows: list[queries.WebhookEvent]) -> None:
         await process_webhook_group(deps, worker, rows)
 
     return Queue(
-        "webhook_event", channels.INBOX, queries.claim_webhook_events, process,
+        "webhook_event", channels.INBOX, queries.claim_webhook_events, None,
         queries.heartbeat_webhook_events, queries.release_webhook_events,
         order_by=lambda row: row.integration_id, process_group=process_group,
         max_batch=deps.settings.worker_max_batch_size, prefetch=True,
