@@ -122,20 +122,24 @@ JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invite
 -- apply lock): each appointment, and its invitee's snapshot attached to it, in one statement.
 -- A snapshot the caller already stored is only attached. $1-$20: queries.NewAppointment's
 -- columns; $21-$45: queries.InviteeState's, in their order (JSON fields as text). Returns only
--- the new ids: the full rows are read back only when notifications need them.
+-- the new ids: the full rows are read back only when notifications need them. Each row is
+-- stamped with clock_timestamp(), as update_appointment does: appointments created in one
+-- transaction still get their own created_at/updated_at.
 WITH created AS (
     INSERT INTO appointments (
         client_id, status, no_show, start_time, end_time, timezone, location,
         questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
         calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
-        service_id, confirmation
+        service_id, confirmation, created_at, updated_at
     )
-    SELECT * FROM unnest(
+    SELECT a.*, stamp.now, stamp.now
+    FROM unnest(
         $1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
         $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[]::jsonb[],
         $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
         $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
-    )
+    ) AS a
+    CROSS JOIN LATERAL (SELECT clock_timestamp() AS now) AS stamp
     RETURNING id, integration_id, calendly_invitee_uri
 ), stored AS (
     INSERT INTO calendly_invitees (

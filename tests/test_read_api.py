@@ -10,18 +10,16 @@ from tests.helpers import appointments, book, default_event_type, settled
 
 
 async def _five(api: Api, control: Sandbox) -> list[dict[str, object]]:
-    """Five bookings on five days, the third canceled."""
+    """Five bookings on five days, the third canceled; each applied before the next is made, so
+    each is a change of its own moment (the worker applies deliveries that arrive together in one
+    transaction)."""
     await api.connect()
     event_type = await default_event_type(control)
-    bookings = [
-        await book(
-            control,
-            event_type,
-            f"2030-01-0{day}T10:00:00Z",
-            {"name": f"C{day}", "email": f"c{day}@example.com"},
-        )
-        for day in range(1, 6)
-    ]
+    bookings = []
+    for day in range(1, 6):
+        person = {"name": f"C{day}", "email": f"c{day}@example.com"}
+        bookings.append(await book(control, event_type, f"2030-01-0{day}T10:00:00Z", person))
+        await settled(api)
     await control.call(
         "POST", "/_sandbox/invitees/cancel", {"invitee": bookings[2]["invitees"][0]["uri"]}
     )
