@@ -39,6 +39,15 @@ async def _fetch_all(conn: Conn, cls: type[T], name: str, *args: Any) -> list[T]
     return [cls(**dict(r)) for r in await conn.fetch(_sql(name), *args)]
 
 
+async def _fetch_planned(conn: Conn, name: str, *args: Any) -> list[asyncpg.Record]:
+    """Run a named query planned for these arguments and the tables as they are now."""
+    # An unnamed statement is planned at each call; a cached generic plan made while a table
+    # was small keeps scanning it as it grows (until autovacuum's next analyze).
+    statement = await conn.prepare(_sql(name), name="")
+    rows: list[asyncpg.Record] = await statement.fetch(*args)
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class Integration:
     """A main-app user's connection to one Calendly account."""
@@ -617,10 +626,8 @@ async def upsert_invitees(
     conn: Conn, integration_id: int, states: Sequence[InviteeState]
 ) -> dict[str, InviteeWrite]:
     """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
-    rows = await _fetch_all(
-        conn, InviteeWrite, "upsert_invitees", integration_id, *_json_columns(states)
-    )
-    return {row.uri: row for row in rows}
+    rows = await _fetch_planned(conn, "upsert_invitees", integration_id, *_json_columns(states))
+    return {row["uri"]: InviteeWrite(**dict(row)) for row in rows}
 
 
 async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
@@ -647,7 +654,7 @@ async def chain_invitees(conn: Conn, appointment_id: int) -> list[StoredInvitee]
 
 async def known_invitees(conn: Conn, integration_id: int, uris: list[str]) -> set[str]:
     """The URIs a stored invitee has, or names as its old or new invitee."""
-    rows = await conn.fetch(_sql("known_invitees"), integration_id, uris)
+    rows = await _fetch_planned(conn, "known_invitees", integration_id, uris)
     return {row["uri"] for row in rows}
 
 

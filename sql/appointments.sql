@@ -1,9 +1,6 @@
 -- name: lock_integration_apply
 -- Serialises applying invitee states per integration (webhooks and syncs, every replica).
--- The rest of the transaction plans each statement for the table as it is now: a cached generic
--- plan made while the table was small kept scanning it as it grew (bench: 0.3 -> 1.2 ms per
--- upsert over 3,000 rows, until statistics caught up).
-SELECT pg_advisory_xact_lock($1::bigint), set_config('plan_cache_mode', 'force_custom_plan', true);
+SELECT pg_advisory_xact_lock($1::bigint);
 
 -- name: upsert_invitees
 -- Keeps the newest state only: an older (invitee, event) version never overwrites a newer one.
@@ -64,15 +61,20 @@ WITH written AS (
     CROSS JOIN LATERAL (VALUES (p.uri), (p.old_uri), (p.new_uri)) AS l (uri)
     WHERE l.uri IS NOT NULL
 ), linked AS MATERIALIZED (
-    -- three equality joins, each served by its index (one join with ORs scanned the table)
+    -- per link, three index probes (OFFSET 0 keeps them per link: a join planned from missing
+    -- or stale statistics scanned every invitee of the integration)
     SELECT l.state_uri, ci.appointment_id FROM links AS l
-    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.uri = l.uri
-    UNION ALL
-    SELECT l.state_uri, ci.appointment_id FROM links AS l
-    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.old_invitee_uri = l.uri
-    UNION ALL
-    SELECT l.state_uri, ci.appointment_id FROM links AS l
-    JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invitee_uri = l.uri
+    CROSS JOIN LATERAL (
+        SELECT appointment_id FROM calendly_invitees
+        WHERE integration_id = $1::bigint AND uri = l.uri
+        UNION ALL
+        SELECT appointment_id FROM calendly_invitees
+        WHERE integration_id = $1::bigint AND old_invitee_uri = l.uri
+        UNION ALL
+        SELECT appointment_id FROM calendly_invitees
+        WHERE integration_id = $1::bigint AND new_invitee_uri = l.uri
+        OFFSET 0
+    ) AS ci
 )
 SELECT p.uri,
        p.uri IN (SELECT uri FROM written) AS written,
@@ -106,16 +108,17 @@ RETURNING *;
 SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
 
 -- name: known_invitees
--- Which of these URIs a stored invitee has, or names as its old or new invitee (three equality
--- joins, each served by its index).
+-- Which of these URIs a stored invitee has, or names as its old or new invitee: up to three
+-- index probes per URI (a join planned from missing or stale statistics scanned every invitee
+-- of the integration).
 SELECT p.uri FROM unnest($2::text[]) AS p (uri)
-JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.uri = p.uri
-UNION
-SELECT p.uri FROM unnest($2::text[]) AS p (uri)
-JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.old_invitee_uri = p.uri
-UNION
-SELECT p.uri FROM unnest($2::text[]) AS p (uri)
-JOIN calendly_invitees AS ci ON ci.integration_id = $1::bigint AND ci.new_invitee_uri = p.uri;
+WHERE EXISTS (
+    SELECT FROM calendly_invitees WHERE integration_id = $1::bigint AND uri = p.uri
+    UNION ALL
+    SELECT FROM calendly_invitees WHERE integration_id = $1::bigint AND old_invitee_uri = p.uri
+    UNION ALL
+    SELECT FROM calendly_invitees WHERE integration_id = $1::bigint AND new_invitee_uri = p.uri
+);
 
 -- name: insert_bookings
 -- Bookings seen for the first time (no appointment has their invitees; the caller holds the

@@ -23,8 +23,11 @@ RETURNING w.id, w.integration_id, w.dedup_key, (xmax = 0) AS inserted;
 SELECT pg_notify($1::text, $2::text);
 
 -- name: lock_inbox_claims
--- Claims run one at a time (across replicas), so the next statement sees every lease.
-SELECT pg_advisory_xact_lock(1, 1);
+-- Claims run one at a time (across replicas), so the next statement sees every lease. The claim
+-- walks the pending index in id order and stops at its limit: before statistics exist (a new
+-- deployment's first minute) the planner would rather collect and sort the whole backlog.
+SELECT pg_advisory_xact_lock(1, 1), set_config('enable_sort', 'off', true),
+       set_config('enable_bitmapscan', 'off', true);
 
 -- name: claim_webhook_events
 -- Oldest first; a row whose lease ran out (its worker died) is taken over here. Rows of an

@@ -1,0 +1,129 @@
+"""The apply path's lookups stay index probes while tables grow faster than statistics do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from calendly_svc import queries
+from calendly_svc.db import create_pool
+from calendly_svc.queries_loader import load_queries
+
+ROWS = 5000
+HOST = "https://api.calendly.com/scheduled_events"
+
+# A fresh deployment's first minutes: thousands of rows and no ANALYZE yet (autovacuum's first
+# pass is up to a minute away), so the planner knows the sizes but not the data.
+SEED = [
+    """INSERT INTO integrations (user_id, status, calendly_user_uri)
+    VALUES (1, 'disconnected', 'https://api.calendly.com/users/PLANS')""",
+    """INSERT INTO calendly_invitees (
+        integration_id, uri, event_uri, status, rescheduled, old_invitee_uri,
+        questions_and_answers, no_show, calendly_updated_at
+    )
+    SELECT 1, $1::text || '/E' || n || '/invitees/I' || n, $1::text || '/E' || n, 'active', false,
+           CASE WHEN n % 10 = 0 THEN $1::text || '/E' || (n - 1) || '/invitees/I' || (n - 1) END,
+           '[]', false, now()
+    FROM generate_series(1, $2::integer) AS n""",
+    """INSERT INTO webhook_events (integration_id, event, dedup_key, body)
+    SELECT 1, 'invitee.created', 'k' || n, '{}' FROM generate_series(1, $1::integer) AS n""",
+]
+
+
+def _uri(n: int) -> str:
+    """A seeded invitee's URI."""
+    return f"{HOST}/E{n}/invitees/I{n}"
+
+
+def _state(n: int) -> queries.InviteeState:
+    """A seeded invitee's state, as a delivery would report it."""
+    fields = dict.fromkeys(queries.InviteeState.__dataclass_fields__)
+    fields.update(uri=_uri(n), event_uri=f"{HOST}/E{n}", status="active", rescheduled=False)
+    fields.update(questions_and_answers=[], no_show=False, calendly_updated_at=datetime.now(UTC))
+    return queries.InviteeState(**fields)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a database seeded with an unanalyzed backlog and invitee table."""
+    pool = await create_pool(database_url)
+    async with pool.acquire() as conn:
+        await conn.execute(SEED[0])
+        await conn.execute(SEED[1], HOST, ROWS)
+        await conn.execute(SEED[2], ROWS)
+    yield pool
+    await pool.close()
+
+
+def _walk(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a JSON plan."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _walk(child)
+
+
+async def _nodes(conn: asyncpg.Connection, name: str, *args: Any) -> list[tuple[str, str]]:
+    """(node type, index or relation) of the scans, hashes and sorts the query would run now."""
+    text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {load_queries()[name]}", *args)
+    root = json.loads(text) if isinstance(text, str) else text
+    return [
+        (node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
+        for node in _walk(root[0]["Plan"])
+        if "Relation Name" in node or node["Node Type"].startswith(("Hash", "Sort"))
+    ]
+
+
+async def test_known_invitees_probes_indexes_and_finds_links_both_ways(
+    pool: asyncpg.Pool,
+) -> None:
+    uris = [_uri(n) for n in (1, 9, 20, 2500)] + [f"{HOST}/E0/invitees/unknown"]
+    async with pool.acquire() as conn:
+        found = await queries.known_invitees(conn, 1, uris)
+        nodes = await _nodes(conn, "known_invitees", 1, uris)
+    assert {_uri(1), _uri(9), _uri(20), _uri(2500)} == found
+    assert nodes == [
+        ("Index Only Scan", "calendly_invitees_pkey"),
+        ("Index Only Scan", "calendly_invitees_old_idx"),
+        ("Index Only Scan", "calendly_invitees_new_idx"),
+    ]
+
+
+async def test_upsert_invitees_probes_indexes_for_links(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        nodes = await _nodes(conn, "upsert_invitees", 1, *[[None]] * 25)
+    probes = [n for n in nodes if n[1].startswith("calendly_invitees_")]
+    assert probes == [
+        ("Index Scan", "calendly_invitees_pkey"),
+        ("Index Scan", "calendly_invitees_old_idx"),
+        ("Index Scan", "calendly_invitees_new_idx"),
+    ]
+
+
+async def test_claim_walks_the_backlog_in_order_without_sorting_it(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        async with conn.transaction():  # planned as the claim is, after lock_inbox_claims
+            await conn.execute(load_queries()["lock_inbox_claims"])
+            nodes = await _nodes(conn, "claim_webhook_events", "w", 50, 30.0)
+        claimed = await queries.claim_webhook_events(conn, "w", 50, 30.0)
+    assert list(range(1, 51)) == [row.id for row in claimed]
+    assert ("Index Scan", "webhook_events_pending_idx") in nodes
+    assert [n for n in nodes if n[0] in ("Sort", "Seq Scan", "Bitmap Heap Scan")] == []
+
+
+async def test_invitee_lookups_are_planned_at_each_call(pool: asyncpg.Pool) -> None:
+    # a prepared statement could switch to a generic plan made while the table was small
+    async with pool.acquire() as conn:
+        for _ in range(8):
+            await queries.known_invitees(conn, 1, [_uri(1)])
+            await queries.upsert_invitees(conn, 1, [_state(1)])
+        kept = await conn.fetch("SELECT statement FROM pg_prepared_statements")
+    texts = " ".join(row["statement"] for row in kept)
+    assert (
+        load_queries()["known_invitees"] in texts,
+        load_queries()["upsert_invitees"] in texts,
+    ) == (False, False)
