@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
     worker_batch_size: int = Field(default=20, ge=1)
-    worker_max_batch_size: int = Field(default=100, ge=1)
+    worker_max_batch_size: int = Field(default=200, ge=1)
     worker_concurrency: int = Field(default=4, ge=1)
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
