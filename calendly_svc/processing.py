@@ -61,7 +61,7 @@ async def resolve_event_type(
 
 
 async def _finish(
-    deps: Deps, conn: Conn, row: queries.WebhookEvent, worker: str, status: str,
+    deps: Deps, conn: Conn, row: queries.ClaimedWebhookEvent, worker: str, status: str,
     reason: str | None,
 ) -> None:  # fmt: skip
     """Record the outcome in the caller's transaction, or abort it if the lease is gone."""
@@ -70,11 +70,11 @@ async def _finish(
     deps.metrics.webhooks_processed.labels(row.event, status).inc()
 
 
-Handler = Callable[[Deps, str, queries.WebhookEvent, queries.Integration], Awaitable[None]]
+Handler = Callable[[Deps, str, queries.ClaimedWebhookEvent, queries.Integration], Awaitable[None]]
 
 
 async def _invitee(
-    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, integration: queries.Integration
 ) -> None:
     """invitee.* and invitee_no_show.*: apply the invitee's state."""
     payload = row.body["payload"]
@@ -87,7 +87,7 @@ async def _invitee(
 
 
 async def _event_type(
-    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, integration: queries.Integration
 ) -> None:
     """event_type.*: keep the event type row (and its mapping) current."""
     payload = row.body["payload"]
@@ -119,7 +119,7 @@ def _submission(payload: dict[str, Any]) -> queries.RoutingFormSubmission:
 
 
 async def _routing_form(
-    deps: Deps, worker: str, row: queries.WebhookEvent, integration: queries.Integration
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, integration: queries.Integration
 ) -> None:
     """routing_form_submission.created: store it; the submitter links it to an invitee."""
     submission = _submission(row.body["payload"])
@@ -148,14 +148,14 @@ def _skip_reason(integration: queries.Integration | None, event: str) -> str | N
     return None
 
 
-async def _ignore(deps: Deps, worker: str, row: queries.WebhookEvent, reason: str) -> None:
+async def _ignore(deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, reason: str) -> None:
     """Record a delivery that is kept but not applied."""
     async with deps.pool.acquire() as conn:
         await _finish(deps, conn, row, worker, "ignored", reason)
 
 
 async def _fail(
-    deps: Deps, worker: str, row: queries.WebhookEvent, error: str, final: bool
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, error: str, final: bool
 ) -> None:
     """Retry later with backoff, or give up at once when retrying cannot help."""
     max_attempts = 0 if final else deps.settings.webhook_max_attempts
@@ -168,7 +168,7 @@ async def _fail(
     level("webhook_event_failed", status=status, attempts=row.attempts, error=error)
 
 
-async def process_webhook_event(deps: Deps, worker: str, row: queries.WebhookEvent) -> None:
+async def process_webhook_event(deps: Deps, worker: str, row: queries.ClaimedWebhookEvent) -> None:
     """Apply one leased delivery and record what happened to it."""
     async with deps.pool.acquire() as conn:
         integration = await queries.get_integration(conn, row.integration_id)
@@ -194,19 +194,19 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.WebhookEve
 class _Prepared:
     """A delivery ready to apply: its row, the invitee state and the mapping."""
 
-    row: queries.WebhookEvent
+    row: queries.ClaimedWebhookEvent
     state: queries.InviteeState
     ctx: ApplyContext
 
 
 async def process_webhook_group(
-    deps: Deps, worker: str, rows: Sequence[queries.WebhookEvent]
+    deps: Deps, worker: str, rows: Sequence[queries.ClaimedWebhookEvent]
 ) -> None:
     """One integration's claimed deliveries, in order. Consecutive invitee events share one
     transaction; anything else is processed alone, and so is every row of a run that fails."""
     async with deps.pool.acquire() as conn:
         integration = await queries.get_integration(conn, rows[0].integration_id)
-    run: list[queries.WebhookEvent] = []
+    run: list[queries.ClaimedWebhookEvent] = []
     for row in rows:
         if integration is not None and _joins_run(integration, row):
             run.append(row)
@@ -217,14 +217,14 @@ async def process_webhook_group(
     await _apply_run(deps, worker, integration, run)
 
 
-def _joins_run(integration: queries.Integration, row: queries.WebhookEvent) -> bool:
+def _joins_run(integration: queries.Integration, row: queries.ClaimedWebhookEvent) -> bool:
     """Whether a delivery can be applied together with its neighbours."""
     return row.event in INVITEE_EVENTS and _skip_reason(integration, row.event) is None
 
 
 async def _apply_run(
     deps: Deps, worker: str, integration: queries.Integration | None,
-    run: list[queries.WebhookEvent],
+    run: list[queries.ClaimedWebhookEvent],
 ) -> None:  # fmt: skip
     """Apply a run in one transaction; if anything in it fails, process its rows one by one."""
     if integration is None or len(run) < 2:
@@ -244,7 +244,7 @@ async def _apply_run(
 
 
 async def _prepare(
-    deps: Deps, integration: queries.Integration, run: list[queries.WebhookEvent]
+    deps: Deps, integration: queries.Integration, run: list[queries.ClaimedWebhookEvent]
 ) -> list[_Prepared]:
     """States and mappings for a run, resolving each event type once."""
     types: dict[str | None, queries.EventType | None] = {}

@@ -338,6 +338,17 @@ async def get_event_type_by_uri(conn: Conn, integration_id: int, uri: str) -> Ev
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedWebhookEvent:
+    """A leased delivery: what processing it needs."""
+
+    id: int
+    integration_id: int
+    event: str
+    body: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEvent:
     """A delivery as stored in the inbox, and what became of it."""
 
@@ -401,12 +412,12 @@ async def notify(conn: Conn, channel: str, payload: str = "") -> None:
 
 async def claim_webhook_events(
     conn: Conn, worker: str, limit: int, lease_seconds: float
-) -> list[WebhookEvent]:
+) -> list[ClaimedWebhookEvent]:
     """Lease due rows (and rows whose lease ran out), oldest first, integration by integration."""
     async with conn.transaction():
         await conn.execute(_sql("lock_inbox_claims"))
         rows = await _fetch_all(
-            conn, WebhookEvent, "claim_webhook_events", worker, limit, lease_seconds
+            conn, ClaimedWebhookEvent, "claim_webhook_events", worker, limit, lease_seconds
         )
     return sorted(rows, key=lambda row: row.id)
 
@@ -614,12 +625,19 @@ class InviteeWrite:
 _JSON_TYPES = (dict, list)
 
 
-def _json_columns(items: Sequence[Any]) -> list[list[Any]]:
-    """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL)."""
-    return [
-        [json.dumps(v) if type(v) in _JSON_TYPES else v for v in column]
-        for column in _columns(items)
-    ]
+def _json_columns(items: Sequence[Any], texts: dict[int, str] | None = None) -> list[list[Any]]:
+    """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL); `texts`
+    shares the text of a value met again (by identity, while the caller holds the items)."""
+    texts = {} if texts is None else texts
+
+    def text(value: Any) -> Any:
+        if type(value) not in _JSON_TYPES:
+            return value
+        if (found := texts.get(id(value))) is None:
+            found = texts[id(value)] = json.dumps(value)
+        return found
+
+    return [[text(v) for v in column] for column in _columns(items)]
 
 
 async def upsert_invitees(
@@ -662,8 +680,9 @@ async def insert_bookings(
     conn: Conn, appointments: Sequence[NewAppointment], states: Sequence[InviteeState]
 ) -> dict[str, int]:
     """Create first-seen bookings with their invitees' snapshots; new ids by invitee URI."""
-    sql = _sql("insert_bookings")
-    rows = await conn.fetch(sql, *_json_columns(appointments), *_json_columns(states))
+    texts: dict[int, str] = {}  # an appointment and its first invitee share JSON values
+    columns = [*_json_columns(appointments, texts), *_json_columns(states, texts)]
+    rows = await conn.fetch(_sql("insert_bookings"), *columns)
     return {row["calendly_invitee_uri"]: row["id"] for row in rows}
 
 

@@ -321,7 +321,7 @@ def inbox_queue(deps: Deps) -> Queue:
     """The webhook inbox."""
     from calendly_svc.processing import process_webhook_group
 
-    async def process_group(worker: str, rows: list[queries.WebhookEvent]) -> None:
+    async def process_group(worker: str, rows: list[queries.ClaimedWebhookEvent]) -> None:
         await process_webhook_group(deps, worker, rows)
 
     return Queue(

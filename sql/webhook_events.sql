@@ -53,7 +53,7 @@ SET status = 'processing', locked_by = $1::text, locked_at = now(),
     attempts = w.attempts + 1, updated_at = now()
 FROM picked
 WHERE w.id = picked.id
-RETURNING w.*;
+RETURNING w.id, w.integration_id, w.event, w.body, w.attempts;
 
 -- name: heartbeat_webhook_events
 UPDATE webhook_events SET locked_at = now()
