@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from typing import Any
 from uuid import UUID
@@ -22,6 +24,7 @@ from calendly_svc.signatures import SignatureError, verify
 log = structlog.get_logger(__name__)
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 KEPT_HEADERS = (SIGNATURE_HEADER, "User-Agent", "Content-Type", "X-Request-Id")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class Gone(ServiceError):
@@ -121,14 +124,35 @@ async def accept(deps: Deps, raw_public_id: str | None, header: str | None, body
 
 
 def _no_constants(name: str) -> Any:
-    """NaN and Infinity are not JSON (Postgres refuses them)."""
+    """NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number; one beyond a float's range (1e400000) is refused, not read as infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _lone_surrogate(body: bytes, data: Any) -> bool:
+    """Whether a string holds half a surrogate pair (JSON to Python, but not storable text)."""
+    if _SURROGATE_ESCAPE.search(body) is None:  # the only way to write one in UTF-8 JSON
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants, parse_float=_finite)
+        if _lone_surrogate(body, data):
+            raise ValueError("a lone surrogate")
     except (ValueError, RecursionError):
         raise rejected(deps, BadRequest("the body is not JSON", code="invalid_json")) from None
     ok = (
@@ -137,7 +161,7 @@ def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
         and isinstance(data.get("created_at"), str)
         and isinstance(data.get("payload"), dict)
     )
-    if ok and b"\\u0000" in body:  # Postgres cannot store NUL in jsonb: refuse, not 503
+    if ok and b"\\u0000" in body:  # Postgres text cannot hold NUL: refuse, not 503
         ok = False
     if not ok:
         message = "not a Calendly webhook envelope (event, created_at, payload)"
@@ -175,10 +199,10 @@ def new_event(
 async def store(
     deps: Deps, writer: InboxWriter, event: queries.NewWebhookEvent
 ) -> queries.StoredEvent:
-    """Store (or count a duplicate) durably; 400 if Postgres refuses the JSON, 503 if it fails."""
+    """Store (or count a duplicate) durably; 400 if Postgres refuses a value, 503 if it fails."""
     try:
         written = await writer.store(event)
-    except asyncpg.DataError:  # e.g. a lone surrogate escape: valid for Python, not for jsonb
+    except asyncpg.DataError:  # parse_envelope refuses what we know of; never a 503 for input
         error = BadRequest("the body is not storable JSON", code="invalid_json")
         raise rejected(deps, error) from None
     except STORE_ERRORS as exc:

@@ -1,13 +1,13 @@
 -- name: insert_webhook_events
 -- A batch of deliveries in one statement, in arrival order. Keys are distinct within a batch:
 -- `repeats` counts the extra copies the edge folded into one row. A redelivery of a stored
--- delivery only bumps its duplicate counter; `inserted` tells the two apart. Bodies arrive as
--- the raw text Calendly signed. No NOTIFY here: see waker.py.
+-- delivery only bumps its duplicate counter; `inserted` tells the two apart. Bodies are stored
+-- as the raw text Calendly signed. No NOTIFY here: see waker.py.
 INSERT INTO webhook_events AS w (
     integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body, duplicates
 )
 SELECT integration_id, event, dedup_key, payload_uri, calendly_created_at,
-       headers::jsonb, body::jsonb, repeats
+       headers::jsonb, body, repeats
 FROM unnest(
     $1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
     $8::integer[]

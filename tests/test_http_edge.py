@@ -29,6 +29,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0003_sync",
         "0004_inbox_claims",
         "0005_drop_invitee_event_index",
+        "0006_raw_bodies",
     ]
 
 

@@ -54,6 +54,28 @@ async def test_valid_delivery_is_stored_and_applied(api: Api, control: Sandbox) 
     assert appointment["calendly_invitee_uri"] == delivery["payload"]["uri"]
 
 
+async def test_the_body_is_stored_as_signed_and_applied(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    delivery["payload"]["name"] = "Zoë 🙂 O\u2019Brien"
+    # raw UTF-8, odd spacing and a surrogate pair written as escapes: kept byte for byte
+    raw = (
+        json.dumps(delivery, ensure_ascii=False, indent=3)
+        .encode()
+        .replace("🙂".encode(), b"\\ud83d\\ude42")
+    )
+    status, _ = await post_webhook(api, public_id, raw)
+    await settled(api)
+    [row] = await _stored(database_url)
+    [appointment] = await appointments(api)
+    assert (status, row["body"], appointment["client"]["name"]) == (
+        200,
+        raw.decode(),
+        "Zoë 🙂 O\u2019Brien",
+    )
+
+
 async def test_duplicates_are_stored_once_and_applied_once(
     api: Api, control: Sandbox, database_url: str
 ) -> None:
