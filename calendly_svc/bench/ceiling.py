@@ -14,12 +14,10 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 
 
 async def insert(request: web.Request) -> web.Response:
-    """Store the raw body, answer 200."""
+    """Store the raw body as text (as the service does), answer 200."""
     body = await request.read()
     async with request.app[POOL].acquire() as conn:
-        await conn.execute(
-            "INSERT INTO bench_ceiling (body) VALUES ($1::text::jsonb)", body.decode()
-        )
+        await conn.execute("INSERT INTO bench_ceiling (body) VALUES ($1::text)", body.decode())
     return web.json_response({"ok": True})
 
 
@@ -33,7 +31,7 @@ async def pool_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     async with app[POOL].acquire() as conn:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS bench_ceiling "
-            "(id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+            "(id bigserial PRIMARY KEY, body text NOT NULL)"
         )
     yield
     await app[POOL].close()

@@ -60,7 +60,8 @@ async def drained(dsn: str, within: float = 120.0) -> float:
     try:
         while time.monotonic() - started < within:
             pending = await conn.fetchval(
-                "SELECT count(*) FROM webhook_events WHERE status IN ('received', 'processing')"
+                "SELECT EXISTS (SELECT FROM webhook_events "
+                "WHERE status IN ('received', 'processing'))"
             )
             if not pending:
                 break
