@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from calendly_svc.bench.cpu import CpuMeter, per_request
 from calendly_svc.bench.loadgen import percentile
 from calendly_svc.bench.stack import SIGNING_KEY, Client, Process, Stack, finish, free_port, stack
 from calendly_svc.bench.sync_bench import Check
 
+Cpu = dict[str, float]
 SECONDS = 15
 CONNECTIONS = 50
 STEADY_SHARE = 0.8  # of the measured processing capacity
@@ -39,8 +42,8 @@ async def loadgen(
     return summary
 
 
-async def ceiling(bench: Stack, event_type: str) -> dict[str, Any]:
-    """The bare insert endpoint under the same load."""
+async def ceiling(bench: Stack, event_type: str, meter: CpuMeter) -> tuple[dict[str, Any], Cpu]:
+    """The bare insert endpoint under the same load, and the CPU each process spent."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "calendly_svc.bench.ceiling", bench.dsn, str(port)
@@ -48,7 +51,7 @@ async def ceiling(bench: Stack, event_type: str) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/ingest"
     try:
         await asyncio.sleep(1.5)
-        return await loadgen([url], event_type)
+        return await meter.measure(loadgen([url], event_type))
     finally:
         await Process(proc, url).stop()
 
@@ -90,14 +93,21 @@ async def audit(dsn: str, acked: list[str]) -> tuple[int, list[float]]:
 
 async def phase(
     bench: Stack, url: str, event_type: str, name: str, rate: float | None = None
-) -> tuple[dict[str, Any], float, int, list[float], int]:
-    """Load, drain, audit: (summary, drain seconds, missing, delays, acknowledged)."""
+) -> tuple[dict[str, Any], float, int, list[float], int, Cpu]:
+    """Load, drain, audit: (summary, drain seconds, missing, delays, acknowledged, CPU spent
+    during the load)."""
     acks_file = bench.directory / f"acks-{name}.json"
-    loaded = await loadgen([url], event_type, acks_file, rate)
+    meter = CpuMeter(bench.directory / "pg")
+    loaded, cpu = await meter.measure(loadgen([url], event_type, acks_file, rate))
     drain = await drained(bench.dsn)
     acked = [uri for uri, _ in json.loads(acks_file.read_text())]
     missing, delays = await audit(bench.dsn, acked)
-    return loaded, drain, missing, delays, len(acked)
+    return loaded, drain, missing, delays, len(acked), cpu
+
+
+def _cores(cpu: Cpu) -> str:
+    """How many of the machine's cores a load phase kept busy."""
+    return f"{sum(cpu.values()) / SECONDS:.2f} of {os.cpu_count()} cores busy"
 
 
 def _ms(delays: list[float], q: float) -> float:
@@ -130,20 +140,24 @@ async def run() -> list[Check]:
         await connecting.stop()
         types = await client.api("GET", "/event-types", 1)
         event_type = types["items"][0]["calendly_event_type_uri"]
-        bare = await ceiling(bench, event_type)
+        bare, bare_cpu = await ceiling(bench, event_type, CpuMeter(bench.directory / "pg"))
         url = f"{service.url}/api/v1/calendly/webhook?integration={integration['public_id']}"
         alone, apply_rate = await edge_only(bench, url, event_type)
-        full, drain, missing_a, delays_a, acked_a = await phase(bench, url, event_type, "full")
+        full, drain, missing_a, delays_a, acked_a, full_cpu = await phase(
+            bench, url, event_type, "full"
+        )
         capacity = acked_a / (SECONDS + drain)
         steady = round(capacity * STEADY_SHARE)
-        paced, _, missing_b, delays_b, acked_b = await phase(
+        paced, _, missing_b, delays_b, acked_b, _ = await phase(
             bench, url, event_type, "steady", steady
         )
     edge_ratio, ratio = alone["rps"] / bare["rps"], full["rps"] / bare["rps"]
     print(f"ceiling (bare aiohttp + asyncpg insert): {json.dumps(bare)}")
+    print(f"  CPU per request, µs: {per_request(bare_cpu, bare['ok'])} ({_cores(bare_cpu)})")
     print(f"edge alone (verify + store, no worker running): {json.dumps(alone)}")
     print(f"  one worker then applied that backlog at {apply_rate:.0f} deliveries/s")
     print(f"service (edge + worker) at {CONNECTIONS} connections: {json.dumps(full)}")
+    print(f"  CPU per delivery, µs: {per_request(full_cpu, full['ok'])} ({_cores(full_cpu)})")
     print(
         f"  processing capacity under that load {capacity:.0f} deliveries/s (inbox drained "
         f"{drain:.1f} s after the load); delay p50 {_ms(delays_a, 0.5):.0f} ms, "
