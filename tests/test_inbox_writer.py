@@ -1,0 +1,69 @@
+"""Group commit at the edge: one statement per batch, and a row Postgres refuses fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from calendly_svc import queries
+from calendly_svc.db import create_pool
+from calendly_svc.inbox_writer import InboxWriter
+from calendly_svc.waker import Waker
+
+
+def _event(n: int, headers: str = "{}") -> queries.NewWebhookEvent:
+    """A distinct delivery for integration 1."""
+    return queries.NewWebhookEvent(
+        integration_id=1, event="invitee.created", dedup_key=f"k{n}", payload_uri=None,
+        calendly_created_at=None, headers=headers, body='{"event": "invitee.created"}',
+    )  # fmt: skip
+
+
+async def test_a_row_postgres_refuses_fails_alone_and_its_batch_is_stored(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url)
+    await pool.execute(
+        "INSERT INTO integrations (user_id, status, calendly_user_uri) "
+        "VALUES (1, 'disconnected', 'https://api.calendly.com/users/W')"
+    )
+    writer = InboxWriter(pool, Waker(pool, "test_writer", interval=0.05), flushers=1)
+    writer.start()
+    try:
+        # headers are JSON text the edge builds; not JSON here, so the jsonb cast refuses it
+        events = [_event(n) for n in range(6)] + [_event(6, headers="not json")]
+        answers = await asyncio.gather(*(writer.store(e) for e in events), return_exceptions=True)
+        stored = await pool.fetch("SELECT dedup_key FROM webhook_events ORDER BY id")
+    finally:
+        await writer.close()
+        await writer.waker.close()
+        await pool.close()
+    assert [type(a).__name__ for a in answers] == ["StoredEvent"] * 6 + [
+        "InvalidTextRepresentationError"
+    ]
+    assert isinstance(answers[-1], asyncpg.DataError)
+    assert [r["dedup_key"] for r in stored] == [f"k{n}" for n in range(6)]
+
+
+@pytest.mark.parametrize("copies", [1, 3])
+async def test_copies_in_one_batch_are_one_row_and_the_rest_duplicates(
+    database_url: str, copies: int
+) -> None:
+    pool = await create_pool(database_url)
+    await pool.execute(
+        "INSERT INTO integrations (user_id, status, calendly_user_uri) "
+        "VALUES (1, 'disconnected', 'https://api.calendly.com/users/W')"
+    )
+    writer = InboxWriter(pool, Waker(pool, "test_writer", interval=0.05), flushers=1)
+    writer.start()
+    try:
+        answers = await asyncio.gather(*(writer.store(_event(0)) for _ in range(copies)))
+        duplicates = await pool.fetchval("SELECT duplicates FROM webhook_events")
+    finally:
+        await writer.close()
+        await writer.waker.close()
+        await pool.close()
+    assert [a.inserted for a in answers] == [True] + [False] * (copies - 1)
+    assert duplicates == copies - 1
