@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import structlog
 
 from calendly_svc import queries
@@ -103,11 +104,15 @@ async def complete_authorization(
             ) from exc
         raise CalendlyError(exc.status, exc.message, exc.title) from exc
     me = await deps.calendly.get_me(StaticToken(grant.owner, grant.access_token))
-    async with deps.pool.acquire() as conn, conn.transaction():
-        previous = await queries.get_integration_by_user(conn, pending.user_id)
-        integration = await queries.upsert_connected_integration(
-            conn, _account(pending.user_id, grant, me), encrypt_grant(deps.cipher, grant)
-        )
+    try:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            previous = await queries.get_integration_by_user(conn, pending.user_id)
+            integration = await queries.upsert_connected_integration(
+                conn, _account(pending.user_id, grant, me), encrypt_grant(deps.cipher, grant)
+            )
+    except asyncpg.UniqueViolationError:  # the account is another user's (409 at the edge)
+        await _revoke_quietly(deps, grant)
+        raise
     log.info("integration_connected", integration_id=integration.id, user_id=integration.user_id)
     await ensure_webhook(deps, integration, previous.webhook_uri if previous else None)
     await ensure_organization_webhook(deps, integration)
@@ -120,6 +125,16 @@ async def complete_authorization(
 
         await enqueue(deps, fresh, "initial")
     return fresh
+
+
+async def _revoke_quietly(deps: Deps, grant: TokenGrant) -> None:
+    """Best effort: revoke tokens that will not be kept (their grant is useless to us)."""
+    try:
+        async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+            for token in (grant.access_token, grant.refresh_token):
+                await deps.oauth.revoke(token)
+    except Exception as exc:  # logged; the caller's answer stands
+        log.warning("token_revoke_failed", error=type(exc).__name__)
 
 
 async def _load_event_types(deps: Deps, integration: queries.Integration) -> None:

@@ -191,11 +191,16 @@ async def test_reconnect_after_lost_subscription_uri_replaces_on_409(
     assert first["webhook_uri"] != second["webhook_uri"]
 
 
-async def test_one_calendly_account_per_user(api: Api) -> None:
+async def test_one_calendly_account_per_user(api: Api, control: Sandbox) -> None:
     await api.connect(user=1)
     code, state = await api.authorize(user=2)
+    revoked_before = (await control.call("GET", "/_sandbox/stats"))["tokens_revoked"]
     status, body = await api.call("POST", "/oauth-callback", 2, json={"code": code, "state": state})
+    revoked = (await control.call("GET", "/_sandbox/stats"))["tokens_revoked"] - revoked_before
+    types_status, _ = await api.call("POST", "/event-types/refresh", 1)
     assert (status, body["error"]["code"]) == (409, "calendly_account_in_use")
+    # the tokens user 2's attempt obtained are revoked; user 1's integration keeps working
+    assert (revoked, types_status) == (2, 200)
 
 
 async def test_another_sandbox_user_connects_separately(api: Api, control: Sandbox) -> None:

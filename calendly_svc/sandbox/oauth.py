@@ -194,8 +194,9 @@ async def revoke(request: web.Request) -> web.StreamResponse:
         raise OAuthError(401, "invalid_client", "Client authentication failed")
     value = _form_str(form, "token")
     for record in (state.access_tokens.get(value), state.refresh_tokens.get(value)):
-        if record is not None:
+        if record is not None and not record.revoked:
             record.revoked = True
+            state.stats.tokens_revoked += 1
     return web.json_response({})
 
 

@@ -59,6 +59,7 @@ class Stats:
     token_grants: dict[str, int] = field(
         default_factory=lambda: {"authorization_code": 0, "refresh_token": 0}
     )
+    tokens_revoked: int = 0
 
     def record(self, method: str, path: str) -> None:
         """Count one request to a route template."""
@@ -75,6 +76,7 @@ class Stats:
             "requests": requests,
             "rate_limited": self.rate_limited,
             "token_grants": dict(self.token_grants),
+            "tokens_revoked": self.tokens_revoked,
         }
 
 
