@@ -218,6 +218,7 @@ class Sandbox:
     def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
         self.url = url
         self.session = session
+        self.reader_token: str | None = None  # tests' own API token (helpers.invitee_payload)
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """Call the control API (or any sandbox path) and return the JSON body."""

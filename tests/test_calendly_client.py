@@ -99,6 +99,30 @@ async def test_invalid_grant_marks_needs_reauth(api: Api, control: Sandbox) -> N
     assert (refresh, error["error"]["code"]) == (409, "needs_reauth")
 
 
+async def test_a_refresh_over_the_token_limit_is_retryable_and_spends_nothing(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    await control.call("POST", "/_sandbox/faults", {"token_requests_per_minute": 1})
+    await control.call("POST", "/_sandbox/oauth/expire_access_tokens", {})
+    await deps.calendly.get_me(deps.tokens.for_integration(integration))  # the minute's one
+    await control.call("POST", "/_sandbox/oauth/expire_access_tokens", {})
+    refused, error = await api.call("POST", "/event-types/refresh")
+    stored = await _stored(deps)
+    await control.call("POST", "/_sandbox/faults", {"token_requests_per_minute": 8})
+    retried, _ = await api.call("POST", "/event-types/refresh")
+    stats = await control.call("GET", "/_sandbox/stats")
+    # a 429 from the token endpoint is an outage, not a dead grant: the stored refresh token
+    # was not spent, and the next attempt refreshes with it
+    assert (refused, error["error"]["code"], error["error"]["details"], stored.status) == (
+        502,
+        "calendly_error",
+        {"status": 429},
+        "active",
+    )
+    assert (retried, stats["token_rate_limited"]) == (200, 1)
+
+
 async def test_reconnect_clears_needs_reauth(api: Api, control: Sandbox) -> None:
     deps, integration = await _setup(api)
     await control.call("POST", "/_sandbox/oauth/expire_access_tokens", {})

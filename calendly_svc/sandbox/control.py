@@ -156,7 +156,11 @@ async def set_faults(request: web.Request) -> web.StreamResponse:
     changes = body.model_dump(exclude_none=True)
     for field, value in changes.items():
         setattr(state.faults, field, value)
-    if changes.keys() & {"rate_limit_per_minute", "rate_limit_window_seconds"}:
+    if changes.keys() & {
+        "rate_limit_per_minute",
+        "rate_limit_window_seconds",
+        "token_requests_per_minute",
+    }:
         state.rate_limiter.clear()
     return web.json_response(asdict(state.faults))
 

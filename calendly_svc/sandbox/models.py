@@ -220,6 +220,8 @@ class Faults:
 
     rate_limit_per_minute: int
     rate_limit_window_seconds: int = 60
+    # Calendly: 8 token requests per user per minute (authorization_code and refresh_token)
+    token_requests_per_minute: int = 8
     latency_ms: int = 0
     fail_next: int = 0
     fail_status: int = 500

@@ -91,6 +91,9 @@ async def token(request: web.Request) -> web.StreamResponse:
         raise _invalid_request("body must be application/x-www-form-urlencoded")
     form = await request.post()
     grant_type = str(form.get("grant_type", ""))
+    refused = _over_token_limit(state, grant_type, form)
+    if refused is not None:
+        return refused
     if grant_type == "authorization_code":
         user = _redeem_code(state, _form_str(form, "code"), form)
     elif grant_type == "refresh_token":
@@ -99,6 +102,34 @@ async def token(request: web.Request) -> web.StreamResponse:
         raise OAuthError(400, "unsupported_grant_type", "grant_type is not supported")
     state.stats.token_grants[grant_type] += 1
     return web.json_response(issue_tokens(state, user))
+
+
+def _over_token_limit(
+    state: SandboxState, grant_type: str, form: MultiDictProxy[Any]
+) -> web.Response | None:
+    """A 429 once the grant's user has made its token requests for the minute; the code or
+    refresh token of a refused request stays unspent."""
+    owner = _grant_owner(state, grant_type, form)
+    if owner is None:  # an invalid grant is refused as such below
+        return None
+    limit = state.faults.token_requests_per_minute
+    decision = state.rate_limiter.hit(f"token:{owner}", limit, 60)
+    if decision.allowed:
+        return None
+    state.stats.token_rate_limited += 1
+    body = {"error": "too_many_requests", "error_description": "Too many token requests"}
+    return web.json_response(body, status=429, headers=decision.headers())
+
+
+def _grant_owner(state: SandboxState, grant_type: str, form: MultiDictProxy[Any]) -> str | None:
+    """The user uuid a code or refresh token belongs to, without spending it."""
+    value = form.get("code" if grant_type == "authorization_code" else "refresh_token")
+    stores: dict[str, Any] = {
+        "authorization_code": state.codes,
+        "refresh_token": state.refresh_tokens,
+    }
+    record = stores.get(grant_type, {}).get(value) if isinstance(value, str) else None
+    return None if record is None else str(record.user_uuid)
 
 
 def _form_str(form: MultiDictProxy[Any], name: str) -> str:

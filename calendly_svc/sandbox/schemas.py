@@ -130,6 +130,7 @@ class FaultsPatch(Body):
     latency_ms: int | None = Field(default=None, ge=0, le=120_000)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     rate_limit_window_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    token_requests_per_minute: int | None = Field(default=None, ge=1)
     fail_next: int | None = Field(default=None, ge=0)
     fail_status: int | None = Field(default=None, ge=400, le=599)
 

@@ -60,6 +60,7 @@ class Stats:
         default_factory=lambda: {"authorization_code": 0, "refresh_token": 0}
     )
     tokens_revoked: int = 0
+    token_rate_limited: int = 0
 
     def record(self, method: str, path: str) -> None:
         """Count one request to a route template."""
@@ -77,6 +78,7 @@ class Stats:
             "rate_limited": self.rate_limited,
             "token_grants": dict(self.token_grants),
             "tokens_revoked": self.tokens_revoked,
+            "token_rate_limited": self.token_rate_limited,
         }
 
 

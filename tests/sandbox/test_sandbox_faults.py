@@ -84,6 +84,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "latency_ms": 0,
         "rate_limit_per_minute": 500,
         "rate_limit_window_seconds": 60,
+        "token_requests_per_minute": 8,
         "fail_next": 0,
         "fail_status": 500,
     }
@@ -112,6 +113,8 @@ async def test_stats(sandbox: Sandbox) -> None:
         ],
         "rate_limited": 0,
         "token_grants": {"authorization_code": 0, "refresh_token": 0},
+        "tokens_revoked": 0,
+        "token_rate_limited": 0,
     }
     assert expected == stats
 

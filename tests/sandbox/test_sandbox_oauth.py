@@ -152,6 +152,24 @@ async def test_refresh_rotation(sandbox: Sandbox) -> None:
     assert stats["token_grants"] == {"authorization_code": 1, "refresh_token": 2}
 
 
+async def test_eight_token_requests_per_user_per_minute(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()  # the minute's first
+    for _ in range(7):
+        reply = await sandbox.token_request(
+            {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        tokens = reply.body
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    ninth = await sandbox.token_request(refresh)
+    limit = (ninth.headers["X-RateLimit-Limit"], ninth.headers["X-RateLimit-Remaining"])
+    await sandbox.control("POST", "/faults", {"token_requests_per_minute": 8})  # a new window
+    later = await sandbox.token_request(refresh)  # the refused request spent nothing
+    stats = await sandbox.control("GET", "/stats")
+    assert (ninth.status, ninth.body["error"], limit) == (429, "too_many_requests", ("8", "0"))
+    assert int(ninth.headers["X-RateLimit-Reset"]) in range(1, 61)
+    assert (later.status, stats["token_rate_limited"]) == (200, 1)
+
+
 async def test_unknown_refresh_token(sandbox: Sandbox) -> None:
     reply = await sandbox.token_request({"grant_type": "refresh_token", "refresh_token": "nope"})
     assert (reply.status, reply.body["error"]) == (400, "invalid_grant")
