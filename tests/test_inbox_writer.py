@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -21,9 +22,9 @@ def _event(n: int, headers: str = "{}") -> queries.NewWebhookEvent:
     )  # fmt: skip
 
 
-async def test_a_row_postgres_refuses_fails_alone_and_its_batch_is_stored(
-    database_url: str,
-) -> None:
+@pytest.fixture
+async def writer(database_url: str) -> AsyncIterator[InboxWriter]:
+    """A started writer (one flusher) on a database with integration 1."""
     pool = await create_pool(database_url)
     await pool.execute(
         "INSERT INTO integrations (user_id, status, calendly_user_uri) "
@@ -31,15 +32,19 @@ async def test_a_row_postgres_refuses_fails_alone_and_its_batch_is_stored(
     )
     writer = InboxWriter(pool, Waker(pool, "test_writer", interval=0.05), flushers=1)
     writer.start()
-    try:
-        # headers are JSON text the edge builds; not JSON here, so the jsonb cast refuses it
-        events = [_event(n) for n in range(6)] + [_event(6, headers="not json")]
-        answers = await asyncio.gather(*(writer.store(e) for e in events), return_exceptions=True)
-        stored = await pool.fetch("SELECT dedup_key FROM webhook_events ORDER BY id")
-    finally:
-        await writer.close()
-        await writer.waker.close()
-        await pool.close()
+    yield writer
+    await writer.close()
+    await writer.waker.close()
+    await pool.close()
+
+
+async def test_a_row_postgres_refuses_fails_alone_and_its_batch_is_stored(
+    writer: InboxWriter,
+) -> None:
+    # headers are JSON text the edge builds; not JSON here, so the jsonb cast refuses it
+    events = [_event(n) for n in range(6)] + [_event(6, headers="not json")]
+    answers = await asyncio.gather(*(writer.store(e) for e in events), return_exceptions=True)
+    stored = await writer.pool.fetch("SELECT dedup_key FROM webhook_events ORDER BY id")
     assert [type(a).__name__ for a in answers] == ["StoredEvent"] * 6 + [
         "InvalidTextRepresentationError"
     ]
@@ -49,21 +54,9 @@ async def test_a_row_postgres_refuses_fails_alone_and_its_batch_is_stored(
 
 @pytest.mark.parametrize("copies", [1, 3])
 async def test_copies_in_one_batch_are_one_row_and_the_rest_duplicates(
-    database_url: str, copies: int
+    writer: InboxWriter, copies: int
 ) -> None:
-    pool = await create_pool(database_url)
-    await pool.execute(
-        "INSERT INTO integrations (user_id, status, calendly_user_uri) "
-        "VALUES (1, 'disconnected', 'https://api.calendly.com/users/W')"
-    )
-    writer = InboxWriter(pool, Waker(pool, "test_writer", interval=0.05), flushers=1)
-    writer.start()
-    try:
-        answers = await asyncio.gather(*(writer.store(_event(0)) for _ in range(copies)))
-        duplicates = await pool.fetchval("SELECT duplicates FROM webhook_events")
-    finally:
-        await writer.close()
-        await writer.waker.close()
-        await pool.close()
+    answers = await asyncio.gather(*(writer.store(_event(0)) for _ in range(copies)))
+    duplicates = await writer.pool.fetchval("SELECT duplicates FROM webhook_events")
     assert [a.inserted for a in answers] == [True] + [False] * (copies - 1)
     assert duplicates == copies - 1
