@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
 
 from calendly_svc import queries
 from calendly_svc.queries import StoredEvent
 from calendly_svc.waker import Waker
 
+log = structlog.get_logger(__name__)
 MAX_BATCH = 100
+DEADLOCK_RETRIES = 3
 
 
 class WriterStopped(ConnectionError):
@@ -96,7 +99,7 @@ class InboxWriter:
     async def _write(self, batch: list[_Pending]) -> None:
         """One statement for the batch; a row Postgres refuses is isolated by retrying alone."""
         try:
-            stored = await self._insert([p.event for p in batch])
+            stored = await self._insert_retrying([p.event for p in batch])
         except asyncpg.DataError as exc:
             if len(batch) == 1:
                 self._fail(batch, exc)
@@ -111,6 +114,18 @@ class InboxWriter:
             self._fail(batch, WriterStopped("the inbox writer stopped"))
             raise
         self._resolve(batch, stored)
+
+    async def _insert_retrying(
+        self, events: list[queries.NewWebhookEvent]
+    ) -> dict[Key, StoredEvent]:
+        """Write the batch; a deadlock (two batches, or a batch and a worker, counting the same
+        deliveries in different orders) rolled it back whole, so it is written again."""
+        for _ in range(DEADLOCK_RETRIES):
+            try:
+                return await self._insert(events)
+            except asyncpg.DeadlockDetectedError:
+                log.info("inbox_batch_deadlock_retried", size=len(events))
+        return await self._insert(events)
 
     async def _insert(self, events: list[queries.NewWebhookEvent]) -> dict[Key, StoredEvent]:
         """Write the batch; its rows by (integration, dedup key)."""

@@ -438,8 +438,8 @@ async def finish_webhook_event(
     conn: Conn, event_id: int, worker: str, status: str, reason: str | None
 ) -> bool:
     """Mark processed/ignored; False when the lease was lost to another worker."""
-    result = await conn.execute(_sql("finish_webhook_event"), event_id, worker, status, reason)
-    return bool(result == "UPDATE 1")
+    done = await conn.fetchval(_sql("finish_webhook_event"), event_id, worker, status, reason)
+    return bool(done == 1)
 
 
 async def finish_webhook_events(

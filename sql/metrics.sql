@@ -1,7 +1,7 @@
 -- name: queue_gauges
 SELECT 'webhook_inbox' AS queue, count(*)::bigint AS depth,
-       extract(epoch FROM now() - min(received_at))::float8 AS oldest_seconds
-FROM webhook_events WHERE status IN ('received', 'processing')
+       extract(epoch FROM now() - min(w.received_at))::float8 AS oldest_seconds
+FROM webhook_queue q JOIN webhook_events w USING (id)
 UNION ALL
 SELECT 'outbox', count(*)::bigint, extract(epoch FROM now() - min(created_at))::float8
 FROM outbox WHERE status IN ('pending', 'processing')

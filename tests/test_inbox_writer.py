@@ -60,3 +60,24 @@ async def test_copies_in_one_batch_are_one_row_and_the_rest_duplicates(
     duplicates = await writer.pool.fetchval("SELECT duplicates FROM webhook_events")
     assert [a.inserted for a in answers] == [True] + [False] * (copies - 1)
     assert duplicates == copies - 1
+
+
+async def test_a_batch_chosen_as_a_deadlock_victim_is_written_again(
+    writer: InboxWriter, database_url: str
+) -> None:
+    other = await asyncpg.connect(database_url)
+    # only the writer's backend looks for the deadlock, so the writer's batch is the victim
+    await other.execute("SET deadlock_timeout = '30s'")
+    await other.execute("SET statement_timeout = '10s'")
+    transaction = other.transaction()
+    await transaction.start()
+    await queries.insert_webhook_events(other, [_event(1)], [0])
+    batch = asyncio.gather(writer.store(_event(0)), writer.store(_event(1)))
+    await asyncio.sleep(0.3)  # the batch has stored k0 and waits for this k1
+    await queries.insert_webhook_events(other, [_event(0)], [0])  # waits for the batch's k0
+    await transaction.rollback()  # the batch, written again, waited for this
+    await other.close()
+    answers = await batch
+    stored = await writer.pool.fetch("SELECT dedup_key FROM webhook_events ORDER BY id")
+    assert [a.inserted for a in answers] == [True, True]
+    assert [r["dedup_key"] for r in stored] == ["k0", "k1"]

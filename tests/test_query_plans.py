@@ -32,6 +32,7 @@ SEED = [
     FROM generate_series(1, $2::integer) AS n""",
     """INSERT INTO webhook_events (integration_id, event, dedup_key, body)
     SELECT 1, 'invitee.created', 'k' || n, '{}' FROM generate_series(1, $1::integer) AS n""",
+    "INSERT INTO webhook_queue (id, integration_id) SELECT id, 1 FROM webhook_events",
 ]
 
 
@@ -56,6 +57,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await conn.execute(SEED[0])
         await conn.execute(SEED[1], HOST, ROWS)
         await conn.execute(SEED[2], ROWS)
+        await conn.execute(SEED[3])
     yield pool
     await pool.close()
 
@@ -111,7 +113,7 @@ async def test_claim_walks_the_backlog_in_order_without_sorting_it(pool: asyncpg
             nodes = await _nodes(conn, "claim_webhook_events", "w", 50, 30.0)
         claimed = await queries.claim_webhook_events(conn, "w", 50, 30.0)
     assert list(range(1, 51)) == [row.id for row in claimed]
-    assert ("Index Scan", "webhook_events_pending_idx") in nodes
+    assert ("Index Scan", "webhook_queue_pkey") in nodes
     assert [n for n in nodes if n[0] in ("Sort", "Seq Scan", "Bitmap Heap Scan")] == []
 
 
@@ -127,3 +129,22 @@ async def test_invitee_lookups_are_planned_at_each_call(pool: asyncpg.Pool) -> N
         load_queries()["known_invitees"] in texts,
         load_queries()["upsert_invitees"] in texts,
     ) == (False, False)
+
+
+# each inbox statement with arguments of the shape the worker and the API pass
+INBOX_STATEMENTS: list[tuple[str, tuple[Any, ...]]] = [
+    ("finish_webhook_event", (7, "w", "processed", None)),
+    ("finish_webhook_events", ("w", [7, 8], ["processed", "ignored"], [None, "stale_state"])),
+    ("heartbeat_webhook_events", ("w", [7, 8])),
+    ("fail_webhook_event", (7, "w", "boom", 5, 1.0)),
+    ("release_webhook_events", ("w",)),
+    ("replay_webhook_event", (7, 1)),
+]
+
+
+async def test_inbox_statements_reach_rows_through_primary_keys(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE webhook_queue SET locked_by = 'w' WHERE id < 60")
+        plans = {name: await _nodes(conn, name, *args) for name, args in INBOX_STATEMENTS}
+    scans = {name: sorted({n for n in ns if n[0] == "Seq Scan"}) for name, ns in plans.items()}
+    assert {name: [] for name in plans} == scans

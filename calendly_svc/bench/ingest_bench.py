@@ -42,8 +42,18 @@ async def loadgen(
     return summary
 
 
-async def ceiling(bench: Stack, event_type: str, meter: CpuMeter) -> tuple[dict[str, Any], Cpu]:
+async def checkpoint(dsn: str) -> None:
+    """Start a measured phase with no dirty buffers or WAL left over from the one before."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def ceiling(bench: Stack, event_type: str) -> tuple[dict[str, Any], Cpu]:
     """The bare insert endpoint under the same load, and the CPU each process spent."""
+    meter = CpuMeter(bench.directory / "pg")
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "calendly_svc.bench.ceiling", bench.dsn, str(port)
@@ -51,6 +61,7 @@ async def ceiling(bench: Stack, event_type: str, meter: CpuMeter) -> tuple[dict[
     url = f"http://127.0.0.1:{port}/ingest"
     try:
         await asyncio.sleep(1.5)
+        await checkpoint(bench.dsn)
         return await meter.measure(loadgen([url], event_type))
     finally:
         await Process(proc, url).stop()
@@ -62,10 +73,7 @@ async def drained(dsn: str, within: float = 120.0) -> float:
     conn = await asyncpg.connect(dsn)
     try:
         while time.monotonic() - started < within:
-            pending = await conn.fetchval(
-                "SELECT EXISTS (SELECT FROM webhook_events "
-                "WHERE status IN ('received', 'processing'))"
-            )
+            pending = await conn.fetchval("SELECT EXISTS (SELECT FROM webhook_queue)")
             if not pending:
                 break
             await asyncio.sleep(0.2)
@@ -98,6 +106,7 @@ async def phase(
     during the load)."""
     acks_file = bench.directory / f"acks-{name}.json"
     meter = CpuMeter(bench.directory / "pg")
+    await checkpoint(bench.dsn)
     loaded, cpu = await meter.measure(loadgen([url], event_type, acks_file, rate))
     drain = await drained(bench.dsn)
     acked = [uri for uri, _ in json.loads(acks_file.read_text())]
@@ -121,6 +130,7 @@ WORKER = {"WORKER_CONCURRENCY": "8", "WORKER_BATCH_SIZE": "50"}
 async def edge_only(bench: Stack, url: str, event_type: str) -> tuple[dict[str, Any], float]:
     """The edge with no worker running (as the ceiling runs), then one worker draining what it
     stored: (load summary, deliveries/s the worker applies with the machine to itself)."""
+    await checkpoint(bench.dsn)
     loaded = await loadgen([url], event_type)
     started = time.monotonic()
     await bench.start_worker(**WORKER)
@@ -140,7 +150,7 @@ async def run() -> list[Check]:
         await connecting.stop()
         types = await client.api("GET", "/event-types", 1)
         event_type = types["items"][0]["calendly_event_type_uri"]
-        bare, bare_cpu = await ceiling(bench, event_type, CpuMeter(bench.directory / "pg"))
+        bare, bare_cpu = await ceiling(bench, event_type)
         url = f"{service.url}/api/v1/calendly/webhook?integration={integration['public_id']}"
         alone, apply_rate = await edge_only(bench, url, event_type)
         full, drain, missing_a, delays_a, acked_a, full_cpu = await phase(

@@ -74,7 +74,11 @@ OUTBOX_FAILED = "SELECT count(*) FROM outbox WHERE status = 'failed'"
 REPAIRED = "SELECT coalesce(sum(repaired), 0) FROM sync_logs WHERE trigger <> 'initial'"
 LOGS_LEFT_RUNNING = """SELECT count(*) FROM sync_logs l WHERE l.status = 'running'
 AND NOT EXISTS (SELECT 1 FROM sync_jobs j WHERE j.sync_log_id = l.id AND j.status = 'running')"""
-INBOX_PENDING = "SELECT count(*) FROM webhook_events WHERE status IN ('received', 'processing')"
+INBOX_PENDING = "SELECT count(*) FROM webhook_queue"
+# deliveries in the queue that are not pending, or pending ones missing from it
+INBOX_QUEUE_MISMATCHES = """SELECT count(*) FROM webhook_events w
+FULL JOIN webhook_queue q USING (id)
+WHERE (q.id IS NULL) = (w.status IN ('received', 'processing'))"""
 JOBS_ACTIVE = "SELECT count(*) FROM sync_jobs WHERE status IN ('queued', 'running')"
 OUTBOX_PENDING = "SELECT count(*) FROM outbox WHERE status IN ('pending', 'processing')"
 INBOX_ROWS = """SELECT i.public_id::text AS public_id, w.id, w.dedup_key, w.status, w.reason,
@@ -939,6 +943,7 @@ class Findings:
     jobs_stuck: int = 0
     logs_left_running: int = 0
     outbox_stuck: int = 0
+    queue_mismatches: int = 0
     outbox_failed: int = 0
     notifications: int = 0
     notification_problems: list[str] = field(default_factory=list)
@@ -1053,7 +1058,9 @@ async def check_queues(ctx: Soak, found: Findings) -> None:
     found.outbox_stuck = int(await scalar(dsn, OUTBOX_STUCK, LEASE_SECONDS))
     found.outbox_failed = int(await scalar(dsn, OUTBOX_FAILED))
     found.logs_left_running = int(await scalar(dsn, LOGS_LEFT_RUNNING))
+    found.queue_mismatches = int(await scalar(dsn, INBOX_QUEUE_MISMATCHES))
     checks = {
+        "inbox rows whose queue entry disagrees with their status": found.queue_mismatches,
         "sync jobs stuck": found.jobs_stuck,
         "outbox rows stuck": found.outbox_stuck,
         "outbox rows failed": found.outbox_failed,
