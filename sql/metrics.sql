@@ -1,7 +1,10 @@
 -- name: queue_gauges
+-- the inbox's oldest is its lowest id (ids follow arrival): one lookup, not a join of the backlog
 SELECT 'webhook_inbox' AS queue, count(*)::bigint AS depth,
-       extract(epoch FROM now() - min(w.received_at))::float8 AS oldest_seconds
-FROM webhook_queue q JOIN webhook_events w USING (id)
+       extract(epoch FROM now() - (
+           SELECT received_at FROM webhook_events WHERE id = min(q.id)
+       ))::float8 AS oldest_seconds
+FROM webhook_queue q
 UNION ALL
 SELECT 'outbox', count(*)::bigint, extract(epoch FROM now() - min(created_at))::float8
 FROM outbox WHERE status IN ('pending', 'processing')

@@ -100,6 +100,28 @@ async def test_token_refreshes_and_rate_limit_waits(api: Api, control: Sandbox) 
     assert _value(samples, "calendly_api_calls_total", endpoint="/event_types", status="401") == 1
 
 
+async def test_inbox_gauges_count_waiting_deliveries_and_age_the_oldest(api: Api) -> None:
+    from calendly_svc.keys import DB_POOL
+
+    pool = api.client.server.app[DB_POOL]
+    integration = await pool.fetchval(
+        "INSERT INTO integrations (user_id, status, calendly_user_uri) "
+        "VALUES (1, 'disconnected', 'https://api.calendly.com/users/G') RETURNING id"
+    )
+    for age in (90, 30):  # stored that long ago, due in an hour (no worker takes them meanwhile)
+        await pool.execute(
+            "WITH w AS (INSERT INTO webhook_events (integration_id, event, dedup_key, body, "
+            "received_at) VALUES ($1, 'invitee.created', $2::text, '{}', now() - make_interval("
+            "secs => $3::integer)) RETURNING id, integration_id) INSERT INTO webhook_queue "
+            "(id, integration_id, run_after) SELECT id, integration_id, now() + interval '1 hour' "
+            "FROM w",
+            integration, f"k{age}", age,
+        )  # fmt: skip
+    samples = await _scrape(api)
+    assert _value(samples, "queue_depth", queue="webhook_inbox") == 2
+    assert 90 <= _value(samples, "queue_oldest_age_seconds", queue="webhook_inbox") < 100
+
+
 async def test_metrics_survive_a_database_outage(api: Api) -> None:
     from calendly_svc.keys import DB_POOL
 
