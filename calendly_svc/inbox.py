@@ -147,10 +147,14 @@ def _lone_surrogate(body: bytes, data: Any) -> bool:
     return False
 
 
+# built once: json.loads with hooks builds a decoder per call
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+
+
 def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants, parse_float=_finite)
+        data = _DECODER.decode(body.decode("utf-8"))
         if _lone_surrogate(body, data):
             raise ValueError("a lone surrogate")
     except (ValueError, RecursionError):
