@@ -31,15 +31,16 @@ def stamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(seconds))
 
 
-def delivery(event_type: str, host: str, n: int) -> tuple[str, bytes]:
-    """A distinct invitee.created envelope, shaped like Calendly's: (invitee URI, JSON body)."""
+def delivery(event_type: str, host: str, n: int, run: str) -> tuple[str, bytes]:
+    """A distinct invitee.created envelope, shaped like Calendly's: (invitee URI, JSON body).
+    Each run's invitees are new people: the email is unique per run as well as per delivery."""
     event_uri = f"{host}/scheduled_events/{uuid.uuid4().hex}"
     invitee_uri = f"{event_uri}/invitees/{uuid.uuid4().hex}"
     start, now = 1_900_000_000 + n * 900, stamp(time.time())
     body = {
         "event": "invitee.created", "created_at": now, "created_by": f"{host}/users/BENCH",
         "payload": {
-            "uri": invitee_uri, "email": f"load{n}@example.com", "name": f"Load {n}",
+            "uri": invitee_uri, "email": f"load{n}.{run}@example.com", "name": f"Load {n}",
             "first_name": None, "last_name": None, "status": "active", "timezone": "UTC",
             "event": event_uri, "created_at": now, "updated_at": now,
             "questions_and_answers": [], "rescheduled": False, "old_invitee": None,
@@ -134,6 +135,7 @@ class Load:
         self.acks: list[tuple[str, float]] = []
         self.errors: dict[str, int] = {}
         self.sequence = count()
+        self.run = uuid.uuid4().hex[:8]
         self.idle: dict[str, list[Connection]] = {url: [] for url in urls}
 
     async def _connection(self, url: str) -> Connection:
@@ -152,7 +154,7 @@ class Load:
         """Post one delivery and record the outcome."""
         n = next(self.sequence)
         url = self.urls[n % len(self.urls)]
-        uri, body = delivery(self.event_type, self.host, n)
+        uri, body = delivery(self.event_type, self.host, n, self.run)
         data = signed_request(url, self.key, body)
         started = time.perf_counter()
         try:
