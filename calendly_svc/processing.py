@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from calendly_svc.domain import (
     invitee_state,
 )
 from calendly_svc.event_types import event_type_data, parse_time, refresh_event_types
+from calendly_svc.jitter import jittered
 from calendly_svc.queries import Conn
 
 log = structlog.get_logger(__name__)
@@ -37,7 +37,7 @@ def retry_delay(deps: Deps, attempts: int) -> float:
     """Exponential backoff with jitter for the next attempt."""
     settings = deps.settings
     ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
-    return random.uniform(ceiling / 2, ceiling)
+    return jittered(ceiling / 2, ceiling)
 
 
 def notifications_on(deps: Deps, integration: queries.Integration) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +21,7 @@ import structlog
 
 from calendly_svc import channels, queries
 from calendly_svc.deps import Deps
+from calendly_svc.jitter import jittered
 from calendly_svc.queries import Conn
 
 log = structlog.get_logger(__name__)
@@ -177,7 +177,7 @@ class Worker:
     async def _idle(self, channel: str) -> None:
         """Wait for a NOTIFY, or poll after a jittered interval."""
         event = self._wake[channel]
-        timeout = self.settings.worker_poll_seconds * random.uniform(0.8, 1.2)
+        timeout = self.settings.worker_poll_seconds * jittered(0.8, 1.2)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         event.clear()
@@ -259,7 +259,7 @@ class Worker:
                 self._health.ok("schedule")
             except DB_ERRORS as exc:
                 self._health.failed("schedule", exc)
-            delay = self.settings.sync_schedule_check_seconds * random.uniform(0.8, 1.2)
+            delay = self.settings.sync_schedule_check_seconds * jittered(0.8, 1.2)
             await _first(asyncio.sleep(delay), self.stopping.wait())
 
     async def _listen(self) -> None:
@@ -276,7 +276,7 @@ class Worker:
                 await _first(lost.wait(), self.stopping.wait())
             except DB_ERRORS as exc:
                 self._health.failed("listen", exc)
-                await _first(asyncio.sleep(random.uniform(1, 3)), self.stopping.wait())
+                await _first(asyncio.sleep(jittered(1, 3)), self.stopping.wait())
             finally:
                 if conn is not None:
                     await _close_quietly(conn)

@@ -4,6 +4,7 @@ outage answers 503 and loses nothing; several workers never apply a delivery twi
 from __future__ import annotations
 
 import asyncio
+import random
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from calendly_svc.calendly.client import RetryPolicy
 from calendly_svc.db import apply_migrations_sync
 from calendly_svc.devenv import (
     restart_embedded_postgres,
@@ -20,6 +22,7 @@ from calendly_svc.devenv import (
     stop_embedded_postgres,
 )
 from calendly_svc.keys import DEPS, WORKER
+from calendly_svc.processing import retry_delay
 from calendly_svc.worker import Worker, inbox_queue, run_until_stopped
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
@@ -96,6 +99,17 @@ async def _claimed(database_url: str) -> bool:
     """Whether a worker holds the inbox row."""
     row = await _row(database_url)
     return row is not None and row["status"] == "processing"
+
+
+async def test_jitter_leaves_the_global_random_state_alone(start_service: Any) -> None:
+    # schemathesis draws its inputs from that state in a thread while the service runs
+    random.seed(5)
+    before = random.getstate()
+    api = await start_service(worker_poll_seconds=0.02)
+    await asyncio.sleep(0.3)  # a dozen jittered polls of each queue
+    delays = [retry_delay(api.client.server.app[DEPS], 3), RetryPolicy().backoff(3)]
+    assert before == random.getstate()
+    assert [4.0 <= delays[0] <= 8.0, 1.0 <= delays[1] <= 2.0] == [True, True]
 
 
 async def test_graceful_stop_releases_leases(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import structlog
 from calendly_svc.calendly.errors import CalendlyError, CalendlyUnavailable, error_from_response
 from calendly_svc.calendly.ratelimit import RateLimiters
 from calendly_svc.calendly.tokens import TokenSource
+from calendly_svc.jitter import jittered
 from calendly_svc.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -46,7 +46,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter for the given attempt (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return jittered(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
