@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,20 @@ def _kept_secret(path: Path, make: Any) -> tuple[str, bool]:
     return value, True
 
 
+def _runtime_dir() -> Path:
+    """One directory per user for pgserver's lock file, shared by every run: a run's own
+    temporary directory would get the lock file back after it was removed (pgserver touches
+    it at exit)."""
+    path = Path(tempfile.gettempdir()) / f"calendly-svc-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def start_embedded_postgres(directory: Path) -> Any:
     """A real PostgreSQL from the pgserver wheel, stopped when the process exits."""
     directory.mkdir(parents=True, exist_ok=True)
     # platformdirs (used by pgserver) warns when this is unset, as it is for root shells and CI
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(directory.parent))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     import pgserver  # dev-only dependency: imported only here
 
     return pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
