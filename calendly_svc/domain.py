@@ -395,8 +395,8 @@ async def _book(
     plans = [_new_appointment(ctx, state, clients) for state, ctx in items]
     created = await queries.insert_bookings(conn, plans, states)
     if notify:
-        for appointment in await queries.get_appointments(conn, list(created.values())):
-            await _notify(conn, items[0][1], None, appointment)
+        appointments = await queries.get_appointments(conn, list(created.values()))
+        await _notify_all(conn, items[0][1], [(None, a) for a in appointments])
     return [_creation(state, created[state.uri], clients) for state in states]
 
 
@@ -470,10 +470,26 @@ async def _notify(
     after: queries.Appointment | None,
 ) -> None:  # fmt: skip
     """Queue a notification to the main app in the same transaction as the change."""
-    kind = change_kind(before, after)
-    if not ctx.notify or kind is None or after is None:
+    await _notify_all(conn, ctx, [(before, after)])
+
+
+async def _notify_all(
+    conn: Conn, ctx: ApplyContext,
+    changes: Sequence[tuple[queries.Appointment | None, queries.Appointment | None]],
+) -> None:  # fmt: skip
+    """Queue the notifications of several writes, in order, with one read of their clients."""
+    writes = []
+    for before, after in changes:
+        kind = change_kind(before, after)
+        if ctx.notify and kind is not None and after is not None:
+            writes.append((kind, after))
+    if not writes:
         return
-    clients = await queries.get_clients(conn, [after.client_id] if after.client_id else [])
-    view = appointment_view(after, clients[0] if clients else None)
-    await queries.insert_outbox(conn, after.user_id, after.id, f"appointment.{kind}", view)
+    client_ids = sorted({after.client_id for _, after in writes if after.client_id})
+    clients = {c.id: c for c in await queries.get_clients(conn, client_ids)} if client_ids else {}
+    await queries.insert_outbox(conn, [
+        queries.Notification(after.user_id, after.id, f"appointment.{kind}",
+                             appointment_view(after, clients.get(after.client_id or 0)))
+        for kind, after in writes
+    ])  # fmt: skip
     await queries.notify(conn, channels.OUTBOX)

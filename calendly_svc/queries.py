@@ -785,11 +785,23 @@ class OutboxRow:
     delivered_at: datetime | None
 
 
-async def insert_outbox(
-    conn: Conn, user_id: int, appointment_id: int, kind: str, payload: dict[str, Any]
-) -> None:
-    """Queue a notification in the caller's transaction."""
-    await conn.execute(_sql("insert_outbox"), user_id, appointment_id, kind, payload)
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification to the main app: an appointment's new state, as the API shows it."""
+
+    user_id: int
+    appointment_id: int
+    type: str
+    payload: dict[str, Any]
+
+
+async def insert_outbox(conn: Conn, notifications: Sequence[Notification]) -> None:
+    """Queue notifications, in order, in the caller's transaction."""
+    await conn.execute(
+        _sql("insert_outbox"),
+        [n.user_id for n in notifications], [n.appointment_id for n in notifications],
+        [n.type for n in notifications], [json.dumps(n.payload) for n in notifications],
+    )  # fmt: skip
 
 
 async def claim_outbox(

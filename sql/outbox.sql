@@ -1,6 +1,10 @@
 -- name: insert_outbox
+-- Notifications in the order given: their ids, and so their delivery, keep it.
 INSERT INTO outbox (user_id, appointment_id, type, payload)
-VALUES ($1::bigint, $2::bigint, $3::text, $4::jsonb);
+SELECT user_id, appointment_id, type, payload::jsonb
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY
+    AS t (user_id, appointment_id, type, payload, n)
+ORDER BY n;
 
 -- name: claim_outbox
 -- Only the oldest undelivered notification of each appointment is eligible, so delivery is in
