@@ -478,10 +478,12 @@ async def _notify_all(
     changes: Sequence[tuple[queries.Appointment | None, queries.Appointment | None]],
 ) -> None:  # fmt: skip
     """Queue the notifications of several writes, in order, with one read of their clients."""
+    if not ctx.notify:
+        return
     writes = []
     for before, after in changes:
         kind = change_kind(before, after)
-        if ctx.notify and kind is not None and after is not None:
+        if kind is not None and after is not None:
             writes.append((kind, after))
     if not writes:
         return
