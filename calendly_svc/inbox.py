@@ -6,6 +6,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -181,9 +182,10 @@ def dedup_key(envelope: dict[str, Any]) -> str:
 
 
 def new_event(
-    integration_id: int, envelope: dict[str, Any], body: bytes, headers: dict[str, str]
+    integration_id: int, envelope: dict[str, Any], body: bytes, headers: Mapping[str, str]
 ) -> queries.NewWebhookEvent:
-    """The inbox row for a verified delivery; the body is stored as it was signed."""
+    """The inbox row for a verified delivery; the body is stored as it was signed, with the
+    kept headers under their canonical names (the request's headers match case-insensitively)."""
     uri = envelope["payload"].get("uri")
     try:
         created = parse_time(envelope["created_at"])

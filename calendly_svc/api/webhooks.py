@@ -26,7 +26,7 @@ async def receive(request: web.Request) -> web.Response:
     signature = request.headers.get(inbox.SIGNATURE_HEADER)
     integration_id = await inbox.accept(deps, request.query.get("integration"), signature, body)
     envelope = inbox.parse_envelope(deps, body)
-    event = inbox.new_event(integration_id, envelope, body, dict(request.headers))
+    event = inbox.new_event(integration_id, envelope, body, request.headers)
     written = await inbox.store(deps, request.app[INBOX_WRITER], event)
     log.debug("webhook_received", integration_id=integration_id, webhook_event_id=written.id,
               calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
