@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from calendly_svc.signatures import sign
+from calendly_svc.signatures import sign, signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 from tests.helpers import (
     appointments,
@@ -73,6 +73,33 @@ async def test_the_body_is_stored_as_signed_and_applied(
         200,
         raw.decode(),
         "Zoë 🙂 O\u2019Brien",
+    )
+
+
+async def test_kept_headers_are_stored_whatever_their_case(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    raw = json.dumps(delivery).encode()
+    headers = {  # lower case, as an HTTP/2 proxy forwards them
+        "calendly-webhook-signature": signature_header(SIGNING_KEY, raw, int(time.time())),
+        "content-type": "application/json",
+        "user-agent": "Calendly-Webhooks",
+        "x-request-id": "req-42",
+        "x-other": "not kept",
+    }
+    resp = await api.client.post(
+        f"/api/v1/calendly/webhook?integration={public_id}", data=raw, headers=headers
+    )
+    [row] = await _stored(database_url)
+    assert (resp.status, json.loads(row["headers"])) == (
+        200,
+        {
+            "Calendly-Webhook-Signature": headers["calendly-webhook-signature"],
+            "User-Agent": "Calendly-Webhooks",
+            "Content-Type": "application/json",
+            "X-Request-Id": "req-42",
+        },
     )
 
 
