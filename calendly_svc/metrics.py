@@ -35,6 +35,9 @@ class Metrics:
     """Every metric the service exposes."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         labels = ("method", "route", "status")
@@ -91,6 +94,19 @@ class Metrics:
     def _gauge(self, name: str, doc: str, labels: tuple[str, ...]) -> Gauge:
         """A gauge in this registry."""
         return Gauge(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one finished request and its latency."""
+        key = (method, route, status)
+        children = self._http_children.get(key)
+        if children is None:  # labels() costs more than the update; routes x statuses is small
+            children = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def calendly_call(self, url: str, status: int | str) -> None:
         """Count one Calendly API call."""

@@ -63,7 +63,13 @@ def verify(
         raise SignatureError("stale_signature")
     if header.timestamp - now > max_future:
         raise SignatureError("future_signature")
-    expected = [sign(key, body, header.timestamp) for key in keys if key]
-    matches = [hmac.compare_digest(e, given) for e in expected for given in header.signatures]
-    if not any(matches):
+    if not any(_signed_by(key, body, header) for key in keys if key):
         raise SignatureError("invalid_signature")
+
+
+def _signed_by(key: str, body: bytes, header: SignatureHeader) -> bool:
+    """Whether one of the header's v1 values is the key's signature (compared in constant time;
+    the next key is tried only when this one does not match)."""
+    expected = sign(key, body, header.timestamp)
+    matches = [hmac.compare_digest(expected, given) for given in header.signatures]
+    return any(matches)

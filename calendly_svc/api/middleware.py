@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Echo or mint X-Request-Id, bind it to the log context, log the request once."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     timer = Timer()
@@ -71,9 +71,7 @@ def _observe(request: web.Request, status: int, seconds: float) -> None:
     """One log line and the HTTP metrics for a finished request."""
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[METRICS]
-    metrics.http_requests.labels(request.method, route, str(status)).inc()
-    metrics.http_latency.labels(request.method, route).observe(seconds)
+    request.app[METRICS].observe_http(request.method, route, status, seconds)
     log.info("http_request", method=request.method, path=request.path, status=status,
              ms=round(seconds * 1000, 1))  # fmt: skip
 
