@@ -58,6 +58,8 @@ def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
+        # loggers are first used after this runs (the CLI and the tests configure first), so the
+        # cached ones carry this configuration; uncached, every call re-bound its logger
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(_CurrentStderr())
