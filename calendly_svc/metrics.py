@@ -64,6 +64,9 @@ class Metrics:
         self.webhooks_failed = self._counter(
             "webhooks_failed_total", "Processing failures (retry or final)", ("event", "final")
         )
+        self.webhooks_purged = self._counter(
+            "webhooks_purged_total", "Settled deliveries deleted by the log's retention", ()
+        )
         self.sync_runs = self._counter("sync_runs_total", "Finished syncs", ("trigger", "status"))
         self.sync_duration = Histogram(
             f"{PREFIX}_sync_duration_seconds", "Sync duration", ("trigger",),

@@ -487,6 +487,14 @@ async def replay_webhook_event(
     return await _fetch_one(conn, WebhookEvent, "replay_webhook_event", event_id, integration_id)
 
 
+async def purge_webhook_events(conn: Conn, days: int, limit: int) -> int:
+    """Delete the settled deliveries unchanged for `days` among the `limit` oldest; how many."""
+    async with conn.transaction():
+        await conn.execute(_sql("plan_purge_by_primary_key"))
+        deleted: int = await conn.fetchval(_sql("purge_webhook_events"), days, limit)
+    return deleted
+
+
 # --- invitees, appointments, clients ------------------------------------------------------------
 
 

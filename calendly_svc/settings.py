@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     webhook_max_future_seconds: float = Field(default=60.0, ge=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_wake_interval_seconds: float = Field(default=0.01, ge=0)
+    webhook_log_retention_days: int = Field(default=30, ge=0)
     worker_enabled: bool = True
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
@@ -118,6 +119,15 @@ class Settings(BaseSettings):
                 Fernet(key.encode())
             except ValueError:
                 raise ValueError("not a Fernet key (32 url-safe base64-encoded bytes)") from None
+        return value
+
+    @field_validator("webhook_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        """0 keeps the log forever; otherwise Calendly's 24 hours of retries must fit, so that a
+        redelivery still finds the delivery it repeats."""
+        if value == 1:
+            raise ValueError("must be 0 (keep forever) or at least 2 days")
         return value
 
     @field_validator("database_url")

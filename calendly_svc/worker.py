@@ -360,10 +360,13 @@ def sync_queue(deps: Deps) -> Queue:
 
 def standard_worker(deps: Deps) -> Worker:
     """The worker every replica runs: inbox, outbox, syncs and the periodic scheduler."""
+    from calendly_svc.retention import purge_webhook_log
     from calendly_svc.sync import enqueue_due
 
     async def schedule() -> int:
-        return await enqueue_due(deps)
+        queued = await enqueue_due(deps)
+        await purge_webhook_log(deps)
+        return queued
 
     queues = [inbox_queue(deps), outbox_queue(deps), sync_queue(deps)]
     return Worker(deps, queues, schedule=schedule)

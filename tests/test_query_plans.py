@@ -164,3 +164,26 @@ async def test_inbox_statements_reach_rows_through_primary_keys(
     await pool.close()
     scans = {name: sorted({n for n in ns if n[0] == "Seq Scan"}) for name, ns in plans.items()}
     assert {name: [] for name in plans} == scans
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+async def test_the_log_purge_reads_only_the_oldest_rows(database_url: str, analyzed: bool) -> None:
+    # a log of 20,000 settled deliveries: a pass reaches its rows through the primary key
+    pool = await create_pool(database_url)
+    async with pool.acquire() as conn:
+        await conn.execute(SEED[0])
+        await conn.execute(
+            "INSERT INTO webhook_events (integration_id, event, dedup_key, body, status) "
+            "SELECT 1, 'invitee.created', 'k' || g, repeat('x', 1000), 'processed' "
+            "FROM generate_series(1, 20000) g"
+        )
+        if analyzed:
+            await conn.execute("VACUUM ANALYZE webhook_events")
+        async with conn.transaction():
+            await conn.execute(load_queries()["plan_purge_by_primary_key"])
+            nodes = await _nodes(conn, "purge_webhook_events", 30, 5000)
+    await pool.close()
+    assert {node for node in nodes if node[0].endswith("Scan")} == {
+        ("Index Only Scan", "webhook_events_pkey"),
+        ("Index Scan", "webhook_events_pkey"),
+    }

@@ -60,6 +60,11 @@ def test_missing_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "mysql://x", "DATABASE_URL: must be a postgresql:// URL"),
         ("SERVICE_API_TOKENS", " , ", "SERVICE_API_TOKENS: must not be empty"),
         ("PORT", "eighty", "PORT: Input should be a valid integer"),
+        (
+            "WEBHOOK_LOG_RETENTION_DAYS",
+            "1",
+            "WEBHOOK_LOG_RETENTION_DAYS: must be 0 (keep forever) or at least 2 days",
+        ),
     ],
 )
 def test_malformed_settings_are_named(

@@ -1,0 +1,121 @@
+"""The webhook log's retention: settled deliveries unchanged for WEBHOOK_LOG_RETENTION_DAYS are
+deleted in batches by every replica's scheduler; queued deliveries and recent ones stay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from calendly_svc import queries
+from calendly_svc.db import create_pool
+from calendly_svc.keys import DEPS
+from calendly_svc.retention import purge_webhook_log
+from tests.conftest import Api, Sandbox
+from tests.helpers import book, default_event_type, eventually, settled
+
+LOG = """SELECT w.dedup_key, w.status, q.id IS NOT NULL AS queued
+         FROM webhook_events w LEFT JOIN webhook_queue q USING (id) ORDER BY w.id"""
+
+
+def _event(n: int) -> queries.NewWebhookEvent:
+    """A distinct delivery for integration 1."""
+    return queries.NewWebhookEvent(
+        integration_id=1, event="invitee.created", dedup_key=f"k{n}", payload_uri=None,
+        calendly_created_at=None, headers="{}", body='{"event": "invitee.created"}',
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Integration 1 with six deliveries: k0-k3 settled, k4 processing, k5 waiting; all last
+    changed 31 days ago but k3, changed 29 days ago."""
+    pool = await create_pool(database_url)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO integrations (user_id, status, calendly_user_uri) "
+                "VALUES (1, 'disconnected', 'https://api.calendly.com/users/Q')"
+            )
+            await queries.insert_webhook_events(conn, [_event(n) for n in range(6)], [0] * 6)
+            ids = [row.id for row in await queries.claim_webhook_events(conn, "a", 4, 60.0)]
+            await queries.finish_webhook_event(conn, ids[0], "a", "processed", None)
+            await queries.finish_webhook_event(conn, ids[1], "a", "ignored", "stale_state")
+            await queries.fail_webhook_event(conn, ids[2], "a", "boom", 0, 0.0)
+            await queries.finish_webhook_event(conn, ids[3], "a", "processed", None)
+            await queries.claim_webhook_events(conn, "b", 1, 60.0)
+            await conn.execute(
+                "UPDATE webhook_events SET updated_at = now() - CASE dedup_key "
+                "WHEN 'k3' THEN interval '29 days' ELSE interval '31 days' END"
+            )
+            yield conn
+    finally:
+        await pool.close()
+
+
+async def test_settled_deliveries_past_retention_go_a_batch_at_a_time(
+    conn: asyncpg.Connection,
+) -> None:
+    # each pass looks at the two oldest deliveries: k0 k1, then k2 k3, then k3 k4
+    before = [tuple(row) for row in await conn.fetch(LOG)]
+    batches = [await queries.purge_webhook_events(conn, 30, 2) for _ in range(3)]
+    after = [tuple(row) for row in await conn.fetch(LOG)]
+    assert before == [
+        ("k0", "processed", False),
+        ("k1", "ignored", False),
+        ("k2", "failed", False),
+        ("k3", "processed", False),
+        ("k4", "processing", True),
+        ("k5", "received", True),
+    ]
+    assert (batches, after) == (
+        [2, 1, 0],
+        [("k3", "processed", False), ("k4", "processing", True), ("k5", "received", True)],
+    )
+
+
+async def _delivered_and_aged(api: Api, control: Sandbox, days: int) -> asyncpg.Pool:
+    """Connect, have the sandbox deliver one booking, wait until it is applied, then make it
+    `days` old; returns the service's pool."""
+    await api.connect()
+    await book(control, await default_event_type(control), "2030-01-07T10:00:00Z")
+    await settled(api)
+    pool: asyncpg.Pool = api.client.server.app[DEPS].pool
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE webhook_events SET updated_at = now() - make_interval(days => $1)", days
+        )
+    return pool
+
+
+async def _logged(pool: asyncpg.Pool) -> int:
+    """Deliveries in the webhook log."""
+    async with pool.acquire() as conn:
+        count: int = await conn.fetchval("SELECT count(*) FROM webhook_events")
+    return count
+
+
+async def test_the_scheduler_purges_the_log(
+    start_service: Callable[..., Awaitable[Api]], control: Sandbox
+) -> None:
+    api = await start_service(sync_schedule_check_seconds=0.1, webhook_log_retention_days=2)
+    pool = await _delivered_and_aged(api, control, 3)
+    emptied = await eventually(lambda: _empty(pool))
+    registry = api.client.server.app[DEPS].metrics.registry
+    purged = registry.get_sample_value("calendly_svc_webhooks_purged_total")
+    assert (emptied, purged) == (True, 1.0)
+
+
+async def _empty(pool: asyncpg.Pool) -> bool:
+    """Whether the webhook log is empty."""
+    return await _logged(pool) == 0
+
+
+async def test_retention_zero_keeps_the_log(
+    start_service: Callable[..., Awaitable[Api]], control: Sandbox
+) -> None:
+    api = await start_service(webhook_log_retention_days=0)
+    pool = await _delivered_and_aged(api, control, 400)
+    purged = await purge_webhook_log(api.client.server.app[DEPS])
+    assert (purged, await _logged(pool)) == (0, 1)
