@@ -64,8 +64,8 @@ class Metrics:
         self.webhooks_failed = self._counter(
             "webhooks_failed_total", "Processing failures (retry or final)", ("event", "final")
         )
-        self.webhooks_purged = self._counter(
-            "webhooks_purged_total", "Settled deliveries deleted by the log's retention", ()
+        self.retention_deleted = self._counter(
+            "retention_deleted_total", "Finished rows deleted by retention", ("table",)
         )
         self.sync_runs = self._counter("sync_runs_total", "Finished syncs", ("trigger", "status"))
         self.sync_duration = Histogram(

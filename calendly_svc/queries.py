@@ -487,12 +487,32 @@ async def replay_webhook_event(
     return await _fetch_one(conn, WebhookEvent, "replay_webhook_event", event_id, integration_id)
 
 
-async def purge_webhook_events(conn: Conn, days: int, limit: int) -> int:
-    """Delete the settled deliveries unchanged for `days` among the `limit` oldest; how many."""
+async def _purge(conn: Conn, name: str, days: int, limit: int) -> int:
+    """Run a retention purge with its primary-key plan; how many rows it deleted."""
     async with conn.transaction():
         await conn.execute(_sql("plan_purge_by_primary_key"))
-        deleted: int = await conn.fetchval(_sql("purge_webhook_events"), days, limit)
+        deleted: int = await conn.fetchval(_sql(name), days, limit)
     return deleted
+
+
+async def purge_webhook_events(conn: Conn, days: int, limit: int) -> int:
+    """Delete the settled deliveries unchanged for `days` among the `limit` oldest; how many."""
+    return await _purge(conn, "purge_webhook_events", days, limit)
+
+
+async def purge_sync_jobs(conn: Conn, days: int, limit: int) -> int:
+    """Delete the sync jobs finished `days` ago among the `limit` oldest; how many."""
+    return await _purge(conn, "purge_sync_jobs", days, limit)
+
+
+async def purge_sync_logs(conn: Conn, days: int, limit: int) -> int:
+    """Delete the sync logs finished `days` ago among the `limit` oldest; how many."""
+    return await _purge(conn, "purge_sync_logs", days, limit)
+
+
+async def purge_outbox(conn: Conn, days: int, limit: int) -> int:
+    """Delete the notifications delivered or failed `days` ago among the `limit` oldest."""
+    return await _purge(conn, "purge_outbox", days, limit)
 
 
 # --- invitees, appointments, clients ------------------------------------------------------------

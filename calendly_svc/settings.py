@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_wake_interval_seconds: float = Field(default=0.01, ge=0)
     webhook_log_retention_days: int = Field(default=30, ge=0)
+    sync_log_retention_days: int = Field(default=90, ge=0)
+    outbox_retention_days: int = Field(default=7, ge=0)
     worker_enabled: bool = True
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)

@@ -31,6 +31,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0005_drop_invitee_event_index",
         "0006_raw_bodies",
         "0007_inbox_queue",
+        "0008_sync_job_log_index",
     ]
 
 

@@ -1,5 +1,6 @@
-"""The webhook log's retention: settled deliveries unchanged for WEBHOOK_LOG_RETENTION_DAYS are
-deleted in batches by every replica's scheduler; queued deliveries and recent ones stay."""
+"""Retention: finished rows of the webhook log, the sync logs and jobs and the outbox are deleted
+in batches by every replica's scheduler once their days have passed; queued, running and recent
+rows stay."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from calendly_svc import queries
 from calendly_svc.db import create_pool
 from calendly_svc.keys import DEPS
-from calendly_svc.retention import purge_webhook_log
+from calendly_svc.retention import purge_expired
 from tests.conftest import Api, Sandbox
 from tests.helpers import book, default_event_type, eventually, settled
 
@@ -103,7 +104,9 @@ async def test_the_scheduler_purges_the_log(
     pool = await _delivered_and_aged(api, control, 3)
     emptied = await eventually(lambda: _empty(pool))
     registry = api.client.server.app[DEPS].metrics.registry
-    purged = registry.get_sample_value("calendly_svc_webhooks_purged_total")
+    purged = registry.get_sample_value(
+        "calendly_svc_retention_deleted_total", {"table": "webhook_events"}
+    )
     assert (emptied, purged) == (True, 1.0)
 
 
@@ -117,5 +120,51 @@ async def test_retention_zero_keeps_the_log(
 ) -> None:
     api = await start_service(webhook_log_retention_days=0)
     pool = await _delivered_and_aged(api, control, 400)
-    purged = await purge_webhook_log(api.client.server.app[DEPS])
-    assert (purged, await _logged(pool)) == (0, 1)
+    purged = await purge_expired(api.client.server.app[DEPS])
+    assert (purged["webhook_events"], await _logged(pool)) == (0, 1)
+
+
+SYNC_AND_OUTBOX = """
+INSERT INTO sync_logs (integration_id, trigger, status, started_at, finished_at, window_start,
+                       window_end)
+SELECT 1, 'periodic', s, now() - make_interval(days => d), now() - make_interval(days => d),
+       now(), now()
+FROM (VALUES ('succeeded', 100), ('failed', 100), ('running', 100), ('succeeded', 80)) AS v (s, d);
+INSERT INTO sync_jobs (integration_id, trigger, status, sync_log_id, created_at, finished_at)
+VALUES (1, 'periodic', 'succeeded', 1, now() - interval '100 days', now() - interval '100 days'),
+       (1, 'periodic', 'failed', 2, now() - interval '100 days', now() - interval '91 days'),
+       (1, 'periodic', 'succeeded', 4, now() - interval '80 days', now() - interval '80 days'),
+       (1, 'periodic', 'queued', NULL, now() - interval '100 days', NULL);
+INSERT INTO outbox (user_id, appointment_id, type, payload, status, created_at, delivered_at)
+VALUES (1, 1, 'appointment.created', '{}', 'delivered', now() - interval '9 days',
+        now() - interval '8 days'),
+       (1, 1, 'appointment.updated', '{}', 'failed', now() - interval '8 days', NULL),
+       (1, 1, 'appointment.updated', '{}', 'pending', now() - interval '9 days', NULL),
+       (1, 2, 'appointment.created', '{}', 'delivered', now() - interval '9 days',
+        now() - interval '6 days');
+"""
+REMAINING = """
+SELECT (SELECT array_agg(status ORDER BY id) FROM sync_jobs),
+       (SELECT array_agg(status ORDER BY id) FROM sync_logs),
+       (SELECT array_agg(type || ':' || status ORDER BY id) FROM outbox)
+"""
+
+
+async def test_finished_syncs_and_notifications_past_retention_go(
+    conn: asyncpg.Connection,
+) -> None:
+    await conn.execute(SYNC_AND_OUTBOX)
+    deleted = [
+        await queries.purge_sync_jobs(conn, 90, 100),
+        await queries.purge_sync_logs(conn, 90, 100),
+        await queries.purge_outbox(conn, 7, 100),
+    ]
+    remaining = tuple(await conn.fetchrow(REMAINING))
+    assert (deleted, remaining) == (
+        [2, 2, 2],
+        (
+            ["succeeded", "queued"],
+            ["running", "succeeded"],
+            ["appointment.updated:pending", "appointment.created:delivered"],
+        ),
+    )

@@ -1,0 +1,1 @@
+DROP INDEX sync_jobs_sync_log_idx;
