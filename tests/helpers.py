@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import asyncpg
 
+from calendly_svc import queries
 from calendly_svc.signatures import signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 
@@ -161,3 +163,25 @@ async def _token(control: Sandbox, session: aiohttp.ClientSession) -> str:
         f"{control.url}/oauth/token", data=form, headers={"Authorization": auth}
     ) as resp:
         return str((await resp.json())["access_token"])
+
+
+async def store_deliveries(conn: asyncpg.Connection, count: int) -> None:
+    """Integration 1 (disconnected: no tokens) and `count` distinct deliveries k0, k1, ... for
+    tests that drive the inbox's queries directly."""
+    await conn.execute(
+        "INSERT INTO integrations (user_id, status, calendly_user_uri) "
+        "VALUES (1, 'disconnected', 'https://api.calendly.com/users/Q')"
+    )
+    events = [
+        queries.NewWebhookEvent(
+            integration_id=1,
+            event="invitee.created",
+            dedup_key=f"k{n}",
+            payload_uri=None,
+            calendly_created_at=None,
+            headers="{}",
+            body='{"event": "invitee.created"}',
+        )
+        for n in range(count)
+    ]
+    await queries.insert_webhook_events(conn, events, [0] * count)

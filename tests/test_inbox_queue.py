@@ -10,18 +10,11 @@ import pytest
 
 from calendly_svc import queries
 from calendly_svc.db import create_pool
+from tests.helpers import store_deliveries
 
 STATE = """SELECT w.dedup_key, w.status, w.locked_by, q.id IS NOT NULL AS queued,
                   q.locked_by AS queue_locked_by
            FROM webhook_events w LEFT JOIN webhook_queue q USING (id) ORDER BY w.id"""
-
-
-def _event(n: int) -> queries.NewWebhookEvent:
-    """A distinct delivery for integration 1."""
-    return queries.NewWebhookEvent(
-        integration_id=1, event="invitee.created", dedup_key=f"k{n}", payload_uri=None,
-        calendly_created_at=None, headers="{}", body='{"event": "invitee.created"}',
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -30,11 +23,7 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     pool = await create_pool(database_url)
     try:
         async with pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO integrations (user_id, status, calendly_user_uri) "
-                "VALUES (1, 'disconnected', 'https://api.calendly.com/users/Q')"
-            )
-            await queries.insert_webhook_events(conn, [_event(n) for n in range(3)], [0, 0, 0])
+            await store_deliveries(conn, 3)
             yield conn
     finally:
         await pool.close()

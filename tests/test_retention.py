@@ -14,18 +14,10 @@ from calendly_svc.db import create_pool
 from calendly_svc.keys import DEPS
 from calendly_svc.retention import purge_expired
 from tests.conftest import Api, Sandbox
-from tests.helpers import book, default_event_type, eventually, settled
+from tests.helpers import book, default_event_type, eventually, settled, store_deliveries
 
 LOG = """SELECT w.dedup_key, w.status, q.id IS NOT NULL AS queued
          FROM webhook_events w LEFT JOIN webhook_queue q USING (id) ORDER BY w.id"""
-
-
-def _event(n: int) -> queries.NewWebhookEvent:
-    """A distinct delivery for integration 1."""
-    return queries.NewWebhookEvent(
-        integration_id=1, event="invitee.created", dedup_key=f"k{n}", payload_uri=None,
-        calendly_created_at=None, headers="{}", body='{"event": "invitee.created"}',
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -35,11 +27,7 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     pool = await create_pool(database_url)
     try:
         async with pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO integrations (user_id, status, calendly_user_uri) "
-                "VALUES (1, 'disconnected', 'https://api.calendly.com/users/Q')"
-            )
-            await queries.insert_webhook_events(conn, [_event(n) for n in range(6)], [0] * 6)
+            await store_deliveries(conn, 6)
             ids = [row.id for row in await queries.claim_webhook_events(conn, "a", 4, 60.0)]
             await queries.finish_webhook_event(conn, ids[0], "a", "processed", None)
             await queries.finish_webhook_event(conn, ids[1], "a", "ignored", "stale_state")
