@@ -32,6 +32,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0006_raw_bodies",
         "0007_inbox_queue",
         "0008_sync_job_log_index",
+        "0009_webhook_events_statistics",
     ]
 
 
