@@ -125,7 +125,7 @@ async def measure(
 
 
 @dataclass
-class Load:
+class Slices:
     """Load slices against one target, added up."""
 
     ok: int = 0
@@ -208,15 +208,15 @@ async def edge_only(bench: Stack, url: str, event_type: str) -> tuple[dict[str, 
 
 async def full_load(
     bench: Stack, bare_url: str, url: str, event_type: str
-) -> tuple[Load, Load, Applied]:
+) -> tuple[Slices, Slices, Applied]:
     """The ceiling and the service (worker running) at full load, in alternating slices:
     (ceiling, service, what the worker made of the service's deliveries)."""
-    bare, full, applied = Load(), Load(), Applied()
+    bare, full, applied = Slices(), Slices(), Applied()
     for target_url in (bare_url, url):
         await loadgen([target_url], event_type, seconds=WARM_UP_SECONDS)
     await drained(bench.dsn)
     for n in range(ROUNDS):
-        for target in ("ceiling", "service")[:: 1 if n % 2 == 0 else -1]:
+        for target in ("ceiling", "service") if n % 2 == 0 else ("service", "ceiling"):
             if target == "ceiling":
                 bare.add(*await measure(bench, bare_url, event_type, f"c{n}", None, SLICE_SECONDS))
                 continue
@@ -256,7 +256,7 @@ async def run() -> list[Check]:
 
 
 def report(
-    alone: dict[str, Any], apply_rate: float, bare: Load, full: Load, applied: Applied
+    alone: dict[str, Any], apply_rate: float, bare: Slices, full: Slices, applied: Applied
 ) -> None:
     """The figures behind the checks."""
     print(f"edge alone (verify + store, no worker running): {json.dumps(alone)}")
@@ -277,7 +277,7 @@ def report(
 
 
 def checks(
-    alone: dict[str, Any], bare: Load, full: Load, applied: Applied, steadied: Applied,
+    alone: dict[str, Any], bare: Slices, full: Slices, applied: Applied, steadied: Applied,
     steady: int,
 ) -> list[Check]:  # fmt: skip
     """Every figure against its target."""
