@@ -106,8 +106,9 @@ class Connection(asyncio.Protocol):
         self.started = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport; the connection is ready for a request."""
+        """Keep the transport; the connection is open and ready for a request."""
         self.transport = cast(asyncio.Transport, transport)
+        self.load.open.add(self)
         self.load.ready(self)
 
     def send(self) -> None:
@@ -200,7 +201,6 @@ class Load:
 
     def ready(self, conn: Connection) -> None:
         """A connection with nothing in flight: send, wait idle, or close once the run is over."""
-        self.open.add(conn)
         if self.rate is None and time.monotonic() < self.until:
             conn.send()
         elif self.due > 0:
