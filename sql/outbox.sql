@@ -7,20 +7,34 @@ FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY
 ORDER BY n;
 
 -- name: claim_outbox
--- Only the oldest undelivered notification of each appointment is eligible, so delivery is in
--- order per appointment; a lease that ran out is taken over.
-WITH heads AS (
-    SELECT DISTINCT ON (appointment_id) id
-    FROM outbox
-    WHERE status IN ('pending', 'processing')
-    ORDER BY appointment_id, id
-), picked AS (
-    SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
-    WHERE (o.status = 'pending' AND o.run_after <= now())
-       OR (o.status = 'processing' AND o.locked_at < now() - make_interval(secs => $3::double precision))
-    ORDER BY o.id
+-- A notification is taken when its lease ran out, or when it is due and nothing older of its
+-- appointment is undelivered, so delivery is in order per appointment. Due rows are read in
+-- run_after order (outbox_due_idx), each checked against its appointment's older rows
+-- (outbox_pending_idx); stale leases by lease time (outbox_processing_idx): a claim reads about
+-- as many rows as it takes, however large the backlog.
+WITH stale AS (
+    SELECT id FROM outbox
+    WHERE status = 'processing'
+      AND locked_at < now() - make_interval(secs => $3::double precision)
+    ORDER BY locked_at
+    LIMIT $2::integer
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT o.id FROM outbox o
+    WHERE o.status = 'pending' AND o.run_after <= now()
+      AND NOT EXISTS (
+          SELECT FROM outbox older
+          WHERE older.appointment_id = o.appointment_id AND older.id < o.id
+            AND older.status IN ('pending', 'processing')
+      )
+    ORDER BY o.run_after, o.id
     LIMIT $2::integer
     FOR UPDATE OF o SKIP LOCKED
+), picked AS (
+    SELECT id FROM stale
+    UNION ALL
+    SELECT id FROM due
+    LIMIT $2::integer
 )
 UPDATE outbox o
 SET status = 'processing', locked_by = $1::text, locked_at = now(), attempts = o.attempts + 1

@@ -1,0 +1,2 @@
+DROP INDEX outbox_processing_idx;
+DROP INDEX outbox_due_idx;
