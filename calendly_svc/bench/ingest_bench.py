@@ -183,6 +183,38 @@ class Applied:
         self.delays += delays
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A target's slices and the ceiling's slices interleaved with them."""
+
+    name: str
+    bare: Slices
+    target: Slices
+
+    @property
+    def ratio(self) -> float:
+        """The target's requests/s over the ceiling's."""
+        return self.target.rps / self.bare.rps
+
+    def rounds(self) -> str:
+        """The ratio of each round."""
+        pairs = zip(self.bare.slices, self.target.slices, strict=True)
+        return ", ".join(f"{target / bare:.2f}" for bare, target in pairs)
+
+    def lines(self, detail: str, unit: str) -> list[str]:
+        """Both targets' figures, their CPU and the ratio by round."""
+        return [
+            f"{self.name} ({detail}): {self.target.summary()}",
+            f"  CPU per {unit}, µs: {per_request(self.target.cpu, self.target.ok)} "
+            f"({_cores(self.target.cpu, self.target.seconds)})",
+            f"  ceiling in the slices between (bare aiohttp + asyncpg insert): "
+            f"{self.bare.summary()}",
+            f"  CPU per request, µs: {per_request(self.bare.cpu, self.bare.ok)} "
+            f"({_cores(self.bare.cpu, self.bare.seconds)})",
+            f"  {self.name}/ceiling by round: {self.rounds()}",
+        ]
+
+
 def _cores(cpu: Cpu, seconds: float) -> str:
     """How many of the machine's cores a load phase kept busy."""
     return f"{sum(cpu.values()) / seconds:.2f} of {os.cpu_count()} cores busy"
@@ -257,52 +289,21 @@ async def run() -> list[Check]:
         paced, acks, _ = await measure(bench, url, event_type, "steady", steady)
         steadied = Applied()
         await steadied.check(bench, acks)
-    report(Phase(bare_alone, alone), apply_rate, Phase(bare, full), applied)
+    endpoint, loaded = Phase("endpoint", bare_alone, alone), Phase("service", bare, full)
+    report(endpoint, apply_rate, loaded, applied)
     print(
         f"service open loop at {steady}/s: {json.dumps(paced)}; delay 200 -> readable "
         f"p50 {_ms(steadied.delays, 0.5):.1f} ms, p99 {_ms(steadied.delays, 0.99):.1f} ms"
     )
-    return checks(Phase(bare_alone, alone), Phase(bare, full), (backlog, applied, steadied), steady)
-
-
-@dataclass(frozen=True)
-class Phase:
-    """A target's slices and the ceiling's slices interleaved with them."""
-
-    bare: Slices
-    target: Slices
-
-    @property
-    def ratio(self) -> float:
-        """The target's requests/s over the ceiling's."""
-        return self.target.rps / self.bare.rps
-
-    def rounds(self) -> str:
-        """The ratio of each round."""
-        pairs = zip(self.bare.slices, self.target.slices, strict=True)
-        return ", ".join(f"{target / bare:.2f}" for bare, target in pairs)
-
-    def lines(self, name: str, unit: str) -> list[str]:
-        """Both targets' figures, their CPU and the ratio by round."""
-        return [
-            f"{name}: {self.target.summary()}",
-            f"  CPU per {unit}, µs: {per_request(self.target.cpu, self.target.ok)} "
-            f"({_cores(self.target.cpu, self.target.seconds)})",
-            f"  ceiling in the slices between (bare aiohttp + asyncpg insert): "
-            f"{self.bare.summary()}",
-            f"  CPU per request, µs: {per_request(self.bare.cpu, self.bare.ok)} "
-            f"({_cores(self.bare.cpu, self.bare.seconds)})",
-            f"  {name.split(' (')[0]}/ceiling by round: {self.rounds()}",
-        ]
+    return checks(endpoint, loaded, (backlog, applied, steadied), steady)
 
 
 def report(endpoint: Phase, apply_rate: float, service: Phase, applied: Applied) -> None:
     """The figures behind the checks."""
-    for line in endpoint.lines("endpoint (POST /webhook: verify + store, no worker running)",
-                               "request"):  # fmt: skip
+    for line in endpoint.lines("POST /webhook: verify + store, no worker running", "request"):
         print(line)
     print(f"one worker then applied that backlog at {apply_rate:.0f} deliveries/s")
-    for line in service.lines(f"service (edge + worker) at {CONNECTIONS} connections", "delivery"):
+    for line in service.lines(f"edge + worker at {CONNECTIONS} connections", "delivery"):
         print(line)
     print(
         f"  processing under that load: inbox drained {applied.drain / ROUNDS:.1f} s after each "
