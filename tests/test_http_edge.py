@@ -33,6 +33,8 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0007_inbox_queue",
         "0008_sync_job_log_index",
         "0009_webhook_events_statistics",
+        "0010_outbox_claim_indexes",
+        "0011_apply_tables_statistics",
     ]
 
 
