@@ -1,18 +1,15 @@
-"""Claiming notifications: in order per appointment, stale leases taken over, and a claim reads
-about as many rows as it takes however large the undelivered backlog."""
+"""Claiming notifications: in order per appointment, stale leases taken over, concurrent claims
+apart (how a claim reaches its rows: test_query_plans)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
 
 from calendly_svc import queries
 from calendly_svc.db import create_pool
-from calendly_svc.queries_loader import load_queries
 
 # (appointment, seconds until due, status, seconds since its lease was taken)
 Row = tuple[int, float, str, float | None]
@@ -88,33 +85,3 @@ async def test_a_claim_skips_what_another_is_still_claiming(
         first = await _claim(other, "a", limit=3)  # not committed yet: its rows stay locked
         second = await _claim(conn, "b")
     assert (first, second) == ([4, 5, 6], [1, 2, 3])
-
-
-def _walk(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node of a JSON plan."""
-    return [plan, *(node for child in plan.get("Plans", []) for node in _walk(child))]
-
-
-@pytest.mark.parametrize("backlog", [20_000, 200_000])
-async def test_a_claim_reads_the_indexes_not_the_backlog(
-    conn: asyncpg.Connection, backlog: int
-) -> None:
-    # the main app was down: two notifications per appointment, all due again
-    await conn.execute(
-        """INSERT INTO outbox (user_id, appointment_id, type, payload, attempts)
-        SELECT 1, n / 2, 'appointment.changed', '{}', 3 FROM generate_series(1, $1::integer) n""",
-        backlog,
-    )
-    await conn.execute("ANALYZE outbox")
-    text = await conn.fetchval(
-        f"EXPLAIN (ANALYZE, FORMAT JSON) {load_queries()['claim_outbox']}", "w", 50, 30.0
-    )
-    plan = (json.loads(text) if isinstance(text, str) else text)[0]["Plan"]
-    scans = [node for node in _walk(plan) if node["Node Type"].endswith("Scan")]
-    claimed = await conn.fetchval("SELECT count(*) FROM outbox WHERE status = 'processing'")
-    assert [node["Relation Name"] for node in scans if node["Node Type"] == "Seq Scan"] == []
-    assert "outbox_due_idx" in {node.get("Index Name") for node in scans}
-    assert claimed == 50
-    # rows each scan returned, loops included: the 50 taken, the 50 passed over behind them and
-    # one index probe of their appointments' older rows each
-    assert sum(node["Actual Rows"] * node["Actual Loops"] for node in scans) < 400

@@ -202,3 +202,30 @@ async def test_retention_reads_only_the_oldest_rows(
         {f"{purge.removeprefix('purge_')}_pkey"},
         {"Index Scan"},
     )
+
+
+@pytest.mark.parametrize("backlog", [20_000, 200_000])
+async def test_outbox_claim_reads_about_what_it_takes_however_large_the_backlog(
+    database_url: str, backlog: int
+) -> None:
+    # the main app was down: two notifications per appointment, all due again
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        """INSERT INTO outbox (user_id, appointment_id, type, payload, attempts)
+        SELECT 1, n / 2, 'appointment.changed', '{}', 3 FROM generate_series(1, $1::integer) n""",
+        backlog,
+    )
+    await conn.execute("ANALYZE outbox")
+    text = await conn.fetchval(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {load_queries()['claim_outbox']}", "w", 50, 30.0
+    )
+    plan = (json.loads(text) if isinstance(text, str) else text)[0]["Plan"]
+    scans = [node for node in _walk(plan) if node["Node Type"].endswith("Scan")]
+    claimed = await conn.fetchval("SELECT count(*) FROM outbox WHERE status = 'processing'")
+    await conn.close()
+    assert [node["Relation Name"] for node in scans if node["Node Type"] == "Seq Scan"] == []
+    assert "outbox_due_idx" in {node.get("Index Name") for node in scans}
+    assert claimed == 50
+    # rows each scan returned, loops included: the 50 taken, the 50 passed over behind them and
+    # one index probe of their appointments' older rows each
+    assert sum(node["Actual Rows"] * node["Actual Loops"] for node in scans) < 400
