@@ -21,15 +21,25 @@ import asyncpg
 
 from calendly_svc.bench.cpu import CpuMeter, per_request
 from calendly_svc.bench.loadgen import percentile
-from calendly_svc.bench.stack import SIGNING_KEY, Client, Process, Stack, finish, free_port, stack
+from calendly_svc.bench.stack import (
+    SIGNING_KEY,
+    Client,
+    Process,
+    Stack,
+    finish,
+    free_port,
+    scalar,
+    stack,
+)
 from calendly_svc.bench.sync_bench import Check
 
 Cpu = dict[str, float]
 SECONDS = 15
 CONNECTIONS = 50
 STEADY_SHARE = 0.8  # of the measured processing capacity
-# The ceiling and the service at full load are measured in alternating slices (ceiling first,
-# then service first, ...), so a change of the machine's speed during the run weighs on both.
+# The ceiling is measured in slices alternating with the endpoint's (no worker running), then with
+# the service's (worker running), one first in a round and the other in the next, so a change of
+# the machine's speed during the run weighs on both sides of each ratio.
 # Every target gets an unmeasured warm-up first (a new table's first pages and the first WAL
 # segments made the ceiling's first 8 s about 20 % slower than the next ones).
 ROUNDS = 4
@@ -55,11 +65,7 @@ async def loadgen(
 
 async def checkpoint(dsn: str) -> None:
     """Start a measured phase with no dirty buffers or WAL left over from the one before."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("CHECKPOINT")
-    finally:
-        await conn.close()
+    await scalar(dsn, "CHECKPOINT")
 
 
 @contextlib.asynccontextmanager
@@ -255,11 +261,7 @@ async def apply_backlog(bench: Stack, acks: list[Ack]) -> tuple[float, Applied]:
     """Start the worker (it keeps running) on what the endpoint stored with no worker running:
     (deliveries/s it applied with the machine to itself, its start included; the audit of those
     deliveries)."""
-    conn = await asyncpg.connect(bench.dsn)
-    try:
-        backlog = await conn.fetchval("SELECT count(*) FROM webhook_queue")
-    finally:
-        await conn.close()
+    backlog = await scalar(bench.dsn, "SELECT count(*) FROM webhook_queue")
     await bench.start_worker(**WORKER)
     applied = Applied()
     await applied.check(bench, acks)

@@ -36,6 +36,7 @@ from calendly_svc.bench.stack import (
     Process,
     Stack,
     free_port,
+    scalar,
     stack,
 )
 from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
@@ -746,15 +747,6 @@ async def deliveries_settled(ctx: Soak) -> int:
 
     await until(settled, within=SANDBOX_GIVE_UP_SECONDS + 5)
     return len(log.first_failure)
-
-
-async def scalar(dsn: str, sql: str, *args: Any) -> Any:
-    """One value from Postgres."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def drained(ctx: Soak, what: str, sql: str, within: float = 60.0) -> None:

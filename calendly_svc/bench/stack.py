@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
+import asyncpg
 from cryptography.fernet import Fernet
 
 from calendly_svc.db import apply_migrations_sync
@@ -23,6 +24,15 @@ from calendly_svc.devenv import start_embedded_postgres
 
 TOKEN = "bench-token"  # noqa: S105 - a throwaway deployment's token
 SIGNING_KEY = "bench-signing-key"
+
+
+async def scalar(dsn: str, sql: str, *args: Any) -> Any:
+    """One value from Postgres."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
 
 
 def free_port() -> int:
