@@ -19,6 +19,7 @@ from .state import SandboxState
 
 Json = dict[str, Any]
 
+POOLING_DESCRIPTIONS = {"collective": "Collective", "round_robin": "Round Robin"}
 LOCATION = {"type": "physical", "location": "Sandbox Office", "additional_info": None}
 TRACKING_KEYS = (
     "utm_campaign",
@@ -61,6 +62,13 @@ def membership_json(state: SandboxState, membership: Membership) -> Json:
     }
 
 
+def kind_description(kind: str, pooling_type: str | None) -> str:
+    """Calendly's label of an event type's kind (required by its EventType schema)."""
+    if pooling_type is not None:
+        return POOLING_DESCRIPTIONS[pooling_type]
+    return "Group" if kind == "group" else "One-on-One"
+
+
 def event_type_json(state: SandboxState, event_type: EventType) -> Json:
     """An EventType resource."""
     owner = state.users[event_type.owner_uuid]
@@ -74,6 +82,7 @@ def event_type_json(state: SandboxState, event_type: EventType) -> Json:
         "duration": event_type.duration,
         "duration_options": None,
         "kind": event_type.kind,
+        "kind_description": kind_description(event_type.kind, None),
         "pooling_type": None,
         "type": "StandardEventType",
         "color": "#8247f5",
