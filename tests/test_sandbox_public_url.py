@@ -7,16 +7,20 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
+from pydantic import ValidationError
 from yarl import URL
 
 from calendly_svc.__main__ import _parser
+from calendly_svc.devenv import prepare_dev_environment
 from calendly_svc.sandbox import SandboxConfig, SandboxServer, start_sandbox
+from calendly_svc.settings import Settings
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 from tests.helpers import _token, appointments, book, default_event_type, settled
 from tests.test_sync import sync_now
@@ -181,3 +185,18 @@ def test_public_url_comes_from_the_flag_or_the_environment(monkeypatch: pytest.M
         "http://proxy:9000",
         "http://sandbox:8081/",
     )
+
+
+def test_dev_mode_points_the_service_at_the_public_url(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "postgresql://u@h/db", "SANDBOX_PUBLIC_URL": "http://proxy:9000/"}
+    plan = prepare_dev_environment(env, tmp_path)
+    values = {key.lower(): value for key, value in env.items()}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    assert plan.use_sandbox is True
+    assert (env["CALENDLY_API_BASE_URL"], env["CALENDLY_AUTH_BASE_URL"]) == (
+        "http://proxy:9000",
+        "http://proxy:9000",
+    )
+    assert settings.sandbox_public_url == "http://proxy:9000"
+    with pytest.raises(ValidationError, match="http"):
+        Settings(_env_file=None, **(values | {"sandbox_public_url": "proxy:9000"}))  # type: ignore[call-arg]
