@@ -42,6 +42,15 @@ FACTS_ONLY_STATUSES = {
 FACTS_INVITEE_PAYLOAD_EMBED = {"scheduled_event": "Event"}
 # FACTS §6: Invitee fields newer than the copy (values open: strings, URIs or null)
 FACTS_INVITEE_FIELDS = ("scheduling_method", "invitee_scheduled_by")
+# FACTS §9: the docs' delivery examples (webhook-samples/SOURCE.txt, B); a delivery carries
+# at least their keys (they omit some required ones, never add unknown ones)
+DOCS_SAMPLES = {
+    "invitee.created": "invitee.created.docs.json",
+    "invitee.canceled": "invitee.canceled.docs.json",
+    "invitee_no_show.created": "invitee_no_show.created.docs.json",
+    "invitee_no_show.deleted": "invitee_no_show.deleted.docs.json",
+    "event_type.created": "event_type.created.standard.docs.json",
+}
 # FACTS §7: every API response carries these
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 OAUTH_ERROR = {
@@ -487,6 +496,42 @@ async def test_webhook_deliveries_match_calendlys_spec(
     }
     assert sorted(body["event"] for body in bodies) == sorted(expected)
     assert errors == {key: [] for key in errors}
+
+
+async def test_webhook_deliveries_carry_every_key_of_calendlys_samples(
+    spec: CalendlySpec, world: World, receiver: Receiver
+) -> None:
+    samples = _docs_samples()
+    missing: dict[str, set[str]] = {event: set() for event in samples}
+    for item in receiver.received:
+        body = json.loads(item.body)
+        if body["event"] in samples:
+            missing[body["event"]] |= _missing_keys(samples[body["event"]], body)
+    assert missing == {event: set() for event in samples}
+
+
+def _docs_samples() -> dict[str, Any]:
+    """Calendly's published delivery examples (FACTS §9, webhook-samples/), by event."""
+    shared = shared_calendly_dir()
+    assert shared is not None
+    return {
+        event: json.loads((shared / "webhook-samples" / name).read_text(encoding="utf-8"))
+        for event, name in DOCS_SAMPLES.items()
+    }
+
+
+def _missing_keys(sample: dict[str, Any], body: dict[str, Any]) -> set[str]:
+    """Keys of the sample's envelope, payload and embedded event the delivery lacks."""
+    missing = {key for key in sample if key not in body}
+    payload, delivered = sample["payload"], body["payload"]
+    missing |= {f"payload.{key}" for key in payload if key not in delivered}
+    embedded = delivered.get("scheduled_event") or {}
+    missing |= {
+        f"payload.scheduled_event.{key}"
+        for key in payload.get("scheduled_event", {})
+        if key not in embedded
+    }
+    return missing
 
 
 def _delivery_errors(spec: CalendlySpec, body: dict[str, Any]) -> list[str]:
