@@ -115,11 +115,11 @@ async def _sandbox(settings: Settings):  # type: ignore[no-untyped-def]
         await server.close()
 
 
-async def _run_sandbox(host: str, port: int, public_url: str | None) -> None:
+async def _run_sandbox(args: argparse.Namespace) -> None:
     """The sandbox alone, until a signal arrives."""
     from calendly_svc.sandbox import SandboxConfig, start_sandbox
 
-    server = await start_sandbox(SandboxConfig.from_env(), host, port, public_url=public_url)
+    server = await start_sandbox(SandboxConfig.from_env(), args.host, args.port, args.public_url)
     log.info("sandbox_started", url=server.url, public_url=server.public_url)
     try:
         await _wait_for_signal()
@@ -127,16 +127,24 @@ async def _run_sandbox(host: str, port: int, public_url: str | None) -> None:
         await server.close()
 
 
+def _check_public_url(value: str | None) -> None:
+    """A malformed --public-url / SANDBOX_PUBLIC_URL stops the sandbox with one clear line."""
+    from calendly_svc.sandbox.config import public_base_url
+
+    try:
+        public_base_url(value)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = _parser().parse_args(argv)
     if args.command == "sandbox":
+        _check_public_url(args.public_url)
         configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT"))
-        try:
-            asyncio.run(_run_sandbox(args.host, args.port, args.public_url))
-        except ValueError as exc:
-            print(f"configuration error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+        asyncio.run(_run_sandbox(args))
         return
     plan = prepare_dev_environment(os.environ, DATA_DIR) if dev_mode(os.environ) else DevPlan()
     settings = _settings_or_exit(plan)

@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from pydantic import ValidationError
 from yarl import URL
 
-from calendly_svc.__main__ import _parser
+from calendly_svc.__main__ import _parser, main
 from calendly_svc.devenv import prepare_dev_environment
 from calendly_svc.sandbox import SandboxConfig, SandboxServer, start_sandbox
 from calendly_svc.settings import Settings
@@ -180,11 +180,14 @@ def test_public_url_comes_from_the_flag_or_the_environment(monkeypatch: pytest.M
     monkeypatch.setenv("SANDBOX_PUBLIC_URL", "sandbox:8081")
     with pytest.raises(ValueError, match="http"):
         SandboxConfig.from_env()
+    with pytest.raises(SystemExit) as refused:
+        main(["sandbox", "--port", "0"])
     assert (from_env, flag, env_default) == (
         "http://sandbox:8081",
         "http://proxy:9000",
         "http://sandbox:8081/",
     )
+    assert refused.value.code == 2
 
 
 def test_dev_mode_points_the_service_at_the_public_url(tmp_path: Path) -> None:
