@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the Calendly sandbox emulator on its own")
     sandbox.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8081")))
+    sandbox.add_argument(
+        "--public-url",
+        default=os.environ.get("SANDBOX_PUBLIC_URL"),
+        help="base of every URI the sandbox emits, e.g. http://sandbox:8081 behind compose or a"
+        " proxy (default SANDBOX_PUBLIC_URL, else its own URL with 0.0.0.0 as 127.0.0.1)",
+    )
     return parser
 
 
@@ -99,32 +105,46 @@ async def _sandbox(settings: Settings):  # type: ignore[no-untyped-def]
         client_secret=settings.calendly_client_secret.get_secret_value(),
         webhook_signing_key=settings.calendly_webhook_signing_key.get_secret_value(),
     )
-    server = await start_sandbox(config, "127.0.0.1", settings.sandbox_port)
-    log.info("sandbox_started", url=server.url)
+    server = await start_sandbox(
+        config, "127.0.0.1", settings.sandbox_port, public_url=settings.sandbox_public_url
+    )
+    log.info("sandbox_started", url=server.url, public_url=server.public_url)
     try:
         yield server
     finally:
         await server.close()
 
 
-async def _run_sandbox(host: str, port: int) -> None:
+async def _run_sandbox(args: argparse.Namespace) -> None:
     """The sandbox alone, until a signal arrives."""
     from calendly_svc.sandbox import SandboxConfig, start_sandbox
 
-    server = await start_sandbox(SandboxConfig.from_env(), host, port)
-    log.info("sandbox_started", url=server.url)
+    server = await start_sandbox(SandboxConfig.from_env(), args.host, args.port, args.public_url)
+    log.info("sandbox_started", url=server.url, public_url=server.public_url)
     try:
         await _wait_for_signal()
     finally:
         await server.close()
 
 
+def _check_public_url(value: str | None) -> None:
+    """A malformed --public-url / SANDBOX_PUBLIC_URL stops the sandbox with one clear line."""
+    from calendly_svc.sandbox.config import public_base_url
+
+    try:
+        public_base_url(value)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = _parser().parse_args(argv)
     if args.command == "sandbox":
+        _check_public_url(args.public_url)
         configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT"))
-        asyncio.run(_run_sandbox(args.host, args.port))
+        asyncio.run(_run_sandbox(args))
         return
     plan = prepare_dev_environment(os.environ, DATA_DIR) if dev_mode(os.environ) else DevPlan()
     settings = _settings_or_exit(plan)

@@ -85,7 +85,8 @@ def _sandbox(env: MutableMapping[str, str], data: Path, plan: DevPlan) -> None:
     """Point the service at the Calendly sandbox unless real credentials are set."""
     if env.get("CALENDLY_CLIENT_ID"):
         return
-    sandbox_url = f"http://127.0.0.1:{env.get('SANDBOX_PORT', '8081')}"
+    own_url = f"http://127.0.0.1:{env.get('SANDBOX_PORT', '8081')}"
+    sandbox_url = env.get("SANDBOX_PUBLIC_URL", "").rstrip("/") or own_url
     env["CALENDLY_CLIENT_ID"] = "sandbox-client"
     env["CALENDLY_CLIENT_SECRET"] = "sandbox-secret"  # noqa: S105 - the sandbox's own default
     env.setdefault("CALENDLY_API_BASE_URL", sandbox_url)

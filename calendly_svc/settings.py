@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     sandbox_port: int = Field(default=8081, ge=0, le=65535)
+    sandbox_public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
     db_pool_min_size: int = Field(default=2, ge=1)
@@ -105,6 +106,12 @@ class Settings(BaseSettings):
         if not str(value).startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @field_validator("sandbox_public_url", mode="before")
+    @classmethod
+    def _sandbox_public_url(cls, value: object) -> object:
+        """Empty means unset (the dev sandbox's own URL); else an http(s) base URL."""
+        return None if value in ("", None) else _strip_slash(str(value))
 
     @field_validator("backend_url", "calendly_api_base_url", "calendly_auth_base_url")
     @classmethod

@@ -103,7 +103,7 @@ async def test_status_after_connect(api: Api) -> None:
     assert body["connected"] is True
     assert body["status"] == "active"
     assert body["webhook_active"] is True
-    assert body["scheduling_url"].startswith("https://")
+    assert body["scheduling_url"].startswith(api.sandbox_url + "/")
     # connecting ran an initial sync
     assert body["last_sync_at"] is not None
     assert body["last_sync_status"] == "succeeded"

@@ -25,6 +25,11 @@ from .render import event_json, invitee_json
 from .state import SANDBOX_STATE, SandboxState
 
 EventFilter = Callable[[ScheduledEvent], bool]
+# Calendly's 403 messages (its 2023 spec lists them per operation)
+ANOTHER_USERS_EVENTS = (
+    "Please also specify organization when requesting events for a user within your organization."
+)
+EVENT_HIDDEN = "You are not allowed to view this event"
 
 
 def parse_time(query: Mapping[str, str], name: str) -> datetime | None:
@@ -68,7 +73,7 @@ def _event_scope(
         if user is None:
             raise invalid_argument("user", "one of user or organization is required")
         if user.uuid != me.uuid:
-            raise forbidden("Please also specify organization")
+            raise forbidden(ANOTHER_USERS_EVENTS)
         return state.events_by_host.get(user.uuid, []), None
     if not state.is_admin(me.uuid, org.uuid):
         raise forbidden()
@@ -129,7 +134,7 @@ def readable_event(request: web.Request) -> ScheduledEvent:
     if event is None:
         raise not_found("Scheduled event not found")
     if not can_read_event(state, me, event):
-        raise forbidden()
+        raise forbidden(EVENT_HIDDEN)
     return event
 
 

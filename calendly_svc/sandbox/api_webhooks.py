@@ -90,7 +90,7 @@ def _check_scope_access(
     if state.is_admin(me.uuid, org.uuid):
         return
     if scope != "user" or user is None or user.uuid != me.uuid:
-        raise forbidden("You do not have permission to manage this webhook subscription")
+        raise forbidden("You do not have permission")
 
 
 def _scope_target(

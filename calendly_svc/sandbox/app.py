@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import api, api_events, api_webhooks, control, control_bookings, oauth
-from .config import SandboxConfig
+from .config import SandboxConfig, public_base_url
 from .middleware import sandbox_middleware
 from .state import SANDBOX_STATE, SandboxState
 from .webhooks import webhook_context
 
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
 def create_sandbox_app(config: SandboxConfig, base_url: str | None = None) -> web.Application:
@@ -27,11 +28,16 @@ def create_sandbox_app(config: SandboxConfig, base_url: str | None = None) -> we
 
 @dataclass
 class SandboxServer:
-    """A running sandbox bound to a real port."""
+    """A running sandbox bound to a real port; `url` reaches it directly."""
 
     url: str
     app: web.Application
     runner: web.AppRunner
+
+    @property
+    def public_url(self) -> str:
+        """The base of every URI the sandbox emits."""
+        return self.state.base_url
 
     @property
     def state(self) -> SandboxState:
@@ -44,9 +50,10 @@ class SandboxServer:
 
 
 async def start_sandbox(
-    config: SandboxConfig, host: str = "127.0.0.1", port: int = 8081
+    config: SandboxConfig, host: str = "127.0.0.1", port: int = 8081, public_url: str | None = None
 ) -> SandboxServer:
-    """Serve a new sandbox on host:port (0 picks a free port); base_url becomes its URL."""
+    """Serve a new sandbox on host:port (0 picks a free port); the URIs it emits start with
+    public_url, else config.public_url, else its own URL."""
     app = create_sandbox_app(config)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
     await runner.setup()
@@ -58,10 +65,12 @@ async def start_sandbox(
         raise
     bound_port = runner.addresses[0][1]
     url = f"http://{_url_host(host)}:{bound_port}"
-    app[SANDBOX_STATE].base_url = url
+    app[SANDBOX_STATE].base_url = public_base_url(public_url) or config.public_url or url
     return SandboxServer(url=url, app=app, runner=runner)
 
 
 def _url_host(host: str) -> str:
-    """Bracket IPv6 literals for URLs."""
+    """The host as a URL names it: a wildcard bind address becomes loopback (a URI naming
+    0.0.0.0 reaches nothing), IPv6 literals get brackets."""
+    host = WILDCARD_HOSTS.get(host, host)
     return f"[{host}]" if ":" in host else host

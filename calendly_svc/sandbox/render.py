@@ -1,4 +1,5 @@
-"""JSON shapes of sandbox resources, with URIs under the state's current base_url."""
+"""JSON shapes of sandbox resources; every URI and URL (scheduling, cancel and reschedule pages
+included) starts with the state's base_url, the sandbox's public URL."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .state import SandboxState
 
 Json = dict[str, Any]
 
-SCHEDULING_HOST = "https://calendly.com"
+POOLING_DESCRIPTIONS = {"collective": "Collective", "round_robin": "Round Robin"}
 LOCATION = {"type": "physical", "location": "Sandbox Office", "additional_info": None}
 TRACKING_KEYS = (
     "utm_campaign",
@@ -37,7 +38,7 @@ def user_json(state: SandboxState, user: User) -> Json:
         "name": user.name,
         "slug": user.slug,
         "email": user.email,
-        "scheduling_url": f"{SCHEDULING_HOST}/{user.slug}",
+        "scheduling_url": f"{state.base_url}/{user.slug}",
         "timezone": user.timezone,
         "time_notation": "12h",
         "avatar_url": None,
@@ -61,6 +62,13 @@ def membership_json(state: SandboxState, membership: Membership) -> Json:
     }
 
 
+def kind_description(kind: str, pooling_type: str | None) -> str:
+    """Calendly's label of an event type's kind (required by its EventType schema)."""
+    if pooling_type is not None:
+        return POOLING_DESCRIPTIONS[pooling_type]
+    return "Group" if kind == "group" else "One-on-One"
+
+
 def event_type_json(state: SandboxState, event_type: EventType) -> Json:
     """An EventType resource."""
     owner = state.users[event_type.owner_uuid]
@@ -70,10 +78,11 @@ def event_type_json(state: SandboxState, event_type: EventType) -> Json:
         "active": event_type.active,
         "booking_method": "instant",
         "slug": event_type.slug,
-        "scheduling_url": f"{SCHEDULING_HOST}/{owner.slug}/{event_type.slug}",
+        "scheduling_url": f"{state.base_url}/{owner.slug}/{event_type.slug}",
         "duration": event_type.duration,
         "duration_options": None,
         "kind": event_type.kind,
+        "kind_description": kind_description(event_type.kind, None),
         "pooling_type": None,
         "type": "StandardEventType",
         "color": "#8247f5",
@@ -166,8 +175,8 @@ def invitee_json(state: SandboxState, invitee: Invitee) -> Json:
         "rescheduled": invitee.rescheduled,
         "old_invitee": state.invitee_uri_by_id(invitee.old_invitee_uuid),
         "new_invitee": state.invitee_uri_by_id(invitee.new_invitee_uuid),
-        "cancel_url": f"{SCHEDULING_HOST}/cancellations/{invitee.uuid}",
-        "reschedule_url": f"{SCHEDULING_HOST}/reschedulings/{invitee.uuid}",
+        "cancel_url": f"{state.base_url}/cancellations/{invitee.uuid}",
+        "reschedule_url": f"{state.base_url}/reschedulings/{invitee.uuid}",
         "routing_form_submission": None,
         "payment": None,
         "no_show": no_show_json(state, invitee),

@@ -209,7 +209,12 @@ async def test_access_rules(sandbox: Sandbox) -> None:
         other_user.status,
         other_user.body["title"],
         other_user.body["message"],
-    ) == (403, "Permission Denied", "Please also specify organization")
+    ) == (
+        403,
+        "Permission Denied",
+        "Please also specify organization when requesting events for a user within your"
+        " organization.",
+    )
     org_wide = await sandbox.api(
         member_access, "/scheduled_events", params={"organization": owner["organization"]}
     )
