@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from calendly_svc import queries
-from calendly_svc.calendly.errors import NeedsReauth
+from calendly_svc.calendly.errors import CalendlyMissingScope, NeedsReauth
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
     ApplyContext,
@@ -181,7 +181,8 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.ClaimedWeb
         await HANDLERS[row.event](deps, worker, row, integration)
     except LeaseLost:
         log.warning("webhook_event_lease_lost", webhook_event_id=row.id)
-    except (PayloadError, NeedsReauth) as exc:
+    except (PayloadError, NeedsReauth, CalendlyMissingScope) as exc:
+        # retrying cannot help: the grant or the payload must change first
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=True)
     except Exception as exc:
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=False)
