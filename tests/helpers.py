@@ -13,6 +13,7 @@ import aiohttp
 import asyncpg
 
 from calendly_svc import queries
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.signatures import signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 
@@ -148,6 +149,7 @@ async def _token(control: Sandbox, session: aiohttp.ClientSession) -> str:
             "redirect_uri": redirect,
             "code_challenge_method": "S256",
             "code_challenge": challenge.decode(),
+            "scope": " ".join(NEEDED_SCOPES),
         }
     )
     async with session.get(f"{control.url}/oauth/authorize?{query}", allow_redirects=False) as r:

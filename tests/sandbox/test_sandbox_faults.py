@@ -87,6 +87,10 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "token_requests_per_minute": 8,
         "fail_next": 0,
         "fail_status": 500,
+        "fail_target": "api",
+        "invalid_grant_status": 400,
+        "refresh_answers_lost": 0,
+        "lost_answer_as": "error",
     }
     assert expected == cleared
 
