@@ -130,10 +130,11 @@ class TokenManager:
                 failure = exc
                 await queries.mark_needs_reauth(conn, integration_id, self._refused(row, exc))
             except CalendlyUnavailable as exc:
-                # never re-sent here: the refresh token may already be spent (see README)
+                # never re-sent here: after a 5xx or no answer the token may be spent (README)
                 failure = exc
-                self._count("unanswered")
-                await queries.mark_refresh_unanswered(conn, integration_id)
+                if exc.status is None or exc.status >= 500:
+                    self._count("unanswered")
+                    await queries.mark_refresh_unanswered(conn, integration_id)
             else:
                 await queries.update_tokens(
                     conn, integration_id, encrypt_grant(self._cipher, grant)
@@ -143,8 +144,8 @@ class TokenManager:
                 log.info("calendly_token_refreshed", integration_id=integration_id)
                 return grant.access_token
         if isinstance(failure, CalendlyUnavailable):
-            log.warning("calendly_token_refresh_unanswered", integration_id=integration_id,
-                        error=failure.message)  # fmt: skip
+            log.warning("calendly_token_refresh_failed", integration_id=integration_id,
+                        status=failure.status, error=failure.message)  # fmt: skip
             raise failure
         assert failure is not None
         log.warning(
