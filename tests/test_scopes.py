@@ -3,18 +3,42 @@ without its scope degrades visibly instead of failing."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import pytest
 
-from calendly_svc.calendly.scopes import NEEDED_SCOPES
+from calendly_svc.calendly.scopes import ENDPOINT_SCOPES, NEEDED_SCOPES
+from calendly_svc.sandbox.scopes import CATALOG, EVENT_FAMILY_SCOPES, ROUTE_SCOPES
 from tests.conftest import Api, Sandbox
-from tests.helpers import appointments, book, default_event_type, eventually
+from tests.helpers import (
+    appointments,
+    book,
+    default_event_type,
+    eventually,
+    shared_calendly_dir,
+)
 from tests.test_sync import sync_now
 
 WEBHOOK_ROUTES = ("/webhook_subscriptions", "/webhook_subscriptions/{uuid}")
 NO_WEBHOOKS = [s for s in NEEDED_SCOPES if s not in ("webhooks:write", "routing_forms:read")]
+
+
+def test_every_scope_used_is_in_calendlys_catalog() -> None:
+    shared = shared_calendly_dir()
+    if shared is None:
+        pytest.skip("Calendly reference folder absent (set CALENDLY_SHARED_DIR)")
+    facts = (shared / "FACTS.md").read_text()
+    catalog_section = facts[facts.index("### 13.1") : facts.index("### 13.2")]
+    documented = set(re.findall(r"`([a-z_]+:(?:read|write))`", catalog_section))
+    used = {*NEEDED_SCOPES, *ENDPOINT_SCOPES.values(), *ROUTE_SCOPES.values(),
+            *EVENT_FAMILY_SCOPES.values()}  # fmt: skip
+    assert used <= CATALOG
+    assert documented >= CATALOG
+    # FACTS §2.4: a docs example names it, the catalog does not
+    assert "invitees:read" not in CATALOG
 
 
 async def _auth_url(api: Api) -> str:
