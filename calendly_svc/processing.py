@@ -10,6 +10,7 @@ import structlog
 
 from calendly_svc import queries
 from calendly_svc.calendly.errors import CalendlyMissingScope, NeedsReauth
+from calendly_svc.calendly.scopes import allows
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
     ApplyContext,
@@ -55,6 +56,8 @@ async def resolve_event_type(
         found = await queries.get_event_type_by_uri(conn, integration.id, uri)
     if found is not None:
         return found
+    if not allows(integration.granted_scopes, "event_types:read"):
+        return None  # applied unmapped, as an invitee of an unknown event type would be
     await refresh_event_types(deps, integration)
     async with deps.pool.acquire() as conn:
         return await queries.get_event_type_by_uri(conn, integration.id, uri)

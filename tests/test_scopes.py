@@ -186,3 +186,19 @@ async def test_a_refresh_stores_the_scopes_it_returns(
     await conn.close()
     assert (legacy["granted_scopes"], legacy["missing_scopes"]) == (None, [])
     assert (refreshed, stored) == (200, list(NEEDED_SCOPES))
+
+
+async def test_without_event_types_read_bookings_stay_unmapped(
+    start_service: Any, control: Sandbox
+) -> None:
+    api = await start_service(calendly_scopes=["users:read", "scheduled_events:read"])
+    await api.connect()
+    await book(control, await default_event_type(control), "2026-12-21T10:00:00Z", deliver=False)
+    entry = await sync_now(api)
+    # the event type is never asked for: the grant cannot read it, so nothing maps the booking
+    assert await control.count("GET", "/event_types") == 0
+    assert (entry["status"], entry["invitees_fetched"], await appointments(api)) == (
+        "succeeded",
+        1,
+        [],
+    )
