@@ -167,8 +167,8 @@ async def ensure_webhook(
     deps: Deps, integration: queries.Integration, previous_uri: str | None
 ) -> None:
     """(Re)create the user-scope subscription with a fresh signing key; record any failure."""
-    if not allows(integration.granted_scopes, "webhooks:write"):
-        await _webhook_not_permitted(deps, integration)
+    if (refusal := webhook_refusal(integration)) is not None:
+        await _webhook_not_permitted(deps, integration, refusal)
         return
     source = deps.tokens.for_integration(integration)
     url = webhook_callback_url(deps, integration)
@@ -214,18 +214,23 @@ def _permitted_events(integration: queries.Integration) -> list[str]:
     ]  # fmt: skip
 
 
-async def _webhook_not_permitted(deps: Deps, integration: queries.Integration) -> None:
-    """No webhooks:write: no subscription (periodic syncs are the only source of changes)."""
-    log.info("webhook_subscribe_skipped", integration_id=integration.id, reason="no webhooks:write")
+def webhook_refusal(integration: queries.Integration) -> str | None:
+    """Why the grant allows no user-scope subscription, if it does not."""
+    if not allows(integration.granted_scopes, "webhooks:write"):
+        return "webhooks:write not granted"
+    if not _permitted_events(integration):
+        return "no event family's read scope granted"
+    return None
+
+
+async def _webhook_not_permitted(
+    deps: Deps, integration: queries.Integration, refusal: str
+) -> None:
+    """No subscription (periodic syncs are the only source of changes), and why."""
+    log.info("webhook_subscribe_skipped", integration_id=integration.id, reason=refusal)
     async with deps.pool.acquire() as conn:
         await queries.set_webhook(
-            conn,
-            integration.id,
-            None,
-            None,
-            None,
-            None,
-            "not permitted: webhooks:write not granted",
+            conn, integration.id, None, None, None, None, f"not permitted: {refusal}"
         )
 
 

@@ -22,7 +22,6 @@ from calendly_svc.calendly.errors import (
     CalendlyNotFound,
     NeedsReauth,
 )
-from calendly_svc.calendly.scopes import allows
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
@@ -227,8 +226,8 @@ class SyncRun:
 
     async def _check_subscription(self) -> None:
         """A disabled or vanished webhook subscription is deleted and created again."""
-        if not allows(self.integration.granted_scopes, "webhooks:write"):
-            self.notes.append("webhook subscription not checked: webhooks:write not granted")
+        if (refusal := connect.webhook_refusal(self.integration)) is not None:
+            self.notes.append(f"webhook subscription not checked: {refusal}")
             return
         uri = self.integration.webhook_uri
         state = None

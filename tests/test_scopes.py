@@ -202,3 +202,15 @@ async def test_without_event_types_read_bookings_stay_unmapped(
         1,
         [],
     )
+
+
+async def test_webhooks_write_alone_subscribes_to_nothing(
+    start_service: Any, control: Sandbox
+) -> None:
+    api = await start_service(calendly_scopes=["webhooks:write"])
+    integration = await api.connect()
+    assert (integration["webhook_active"], integration["webhook_error"]) == (
+        False,
+        "not permitted: no event family's read scope granted",
+    )
+    assert await _webhook_calls(control) == 0
