@@ -214,3 +214,18 @@ async def test_webhooks_write_alone_subscribes_to_nothing(
         "not permitted: no event family's read scope granted",
     )
     assert await _webhook_calls(control) == 0
+
+
+async def test_legacy_grant_without_scope_is_stored_as_unknown_full_access(
+    api: Api, control: Sandbox
+) -> None:
+    await control.call("POST", "/_sandbox/faults", {"legacy_grants": True})
+    integration = await api.connect()
+    _, status = await api.call("GET", "/status")
+    assert (integration["granted_scopes"], integration["missing_scopes"]) == (None, [])
+    assert (status["granted_scopes"], status["missing_scopes"]) == (None, [])
+    assert (integration["webhook_active"], integration["routing_forms_webhook"]) == (
+        True,
+        "active",
+    )
+    assert integration["email"] == "sandbox@example.com"  # /users/me was read

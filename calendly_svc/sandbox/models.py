@@ -173,7 +173,7 @@ class AuthCode:
     redirect_uri: str
     challenge: str | None
     expires_at: float
-    scopes: tuple[str, ...] = ()
+    scopes: tuple[str, ...] | None = ()
 
 
 @dataclass(slots=True)
@@ -238,3 +238,5 @@ class Faults:
     # refreshes that rotate the tokens, then lose the answer (a 500 or a dropped connection)
     refresh_answers_lost: int = 0
     lost_answer_as: str = "error"
+    # authorize as for an app registered before scopes existed: full access, no `scope` returned
+    legacy_grants: bool = False

@@ -51,8 +51,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     if isinstance(scopes, str):
         raise _redirect(query, {"error": "invalid_scope", "error_description": scopes})
     code = secrets.token_urlsafe(32)
+    granted = None if state.faults.legacy_grants else scopes
     state.codes[code] = AuthCode(
-        user.uuid, redirect_uri, challenge, time.time() + CODE_TTL_SECONDS, scopes
+        user.uuid, redirect_uri, challenge, time.time() + CODE_TTL_SECONDS, granted
     )
     raise _redirect(query, {"code": code})
 
@@ -215,7 +216,7 @@ def _client_ok(state: SandboxState, client_id: str, secret: str) -> bool:
 
 def _redeem_code(
     state: SandboxState, code: str, form: MultiDictProxy[Any]
-) -> tuple[User, tuple[str, ...]]:
+) -> tuple[User, tuple[str, ...] | None]:
     """Validate and consume an authorization code; consumed only on success."""
     record = state.codes.get(code)
     if record is None:

@@ -137,6 +137,7 @@ class FaultsPatch(Body):
     invalid_grant_status: Literal[400, 401] | None = None
     refresh_answers_lost: int | None = Field(default=None, ge=0)
     lost_answer_as: Literal["error", "drop"] | None = None
+    legacy_grants: bool | None = None
 
 
 class UserFilter(Body):

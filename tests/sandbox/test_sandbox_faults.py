@@ -91,6 +91,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "invalid_grant_status": 400,
         "refresh_answers_lost": 0,
         "lost_answer_as": "error",
+        "legacy_grants": False,
     }
     assert expected == cleared
 

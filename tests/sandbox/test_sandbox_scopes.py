@@ -87,3 +87,15 @@ async def test_deliveries_need_the_event_familys_read_scope(
     booked = await sandbox.book(await sandbox.default_event_type(), at(0))
     assert [(created[0], 200)] == [(d["subscription"], d["status"]) for d in booked["deliveries"]]
     assert len(receiver.received) == 1
+
+
+async def test_legacy_grant_has_full_access_and_names_no_scope(sandbox: Sandbox) -> None:
+    await sandbox.control("POST", "/faults", {"legacy_grants": True})
+    tokens = await sandbox.connect(scope="")
+    refreshed = await sandbox.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
+    token = refreshed.body["access_token"]
+    statuses = [(await sandbox.api(token, path)).status for path in ("/users/me", "/event_types")]
+    assert ("scope" in tokens, "scope" in refreshed.body) == (False, False)
+    assert statuses == [200, 400]  # /event_types is allowed: only its missing filter is refused
