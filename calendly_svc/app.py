@@ -67,6 +67,7 @@ def _deps(app: web.Application, session: aiohttp.ClientSession) -> Deps:
     oauth = OAuthClient(
         session, settings.calendly_auth_base_url, settings.calendly_client_id,
         settings.calendly_client_secret.get_secret_value(), settings.calendly_timeout_seconds,
+        scopes=settings.calendly_scopes,
     )  # fmt: skip
     retry = RetryPolicy(
         max_retries=settings.calendly_max_retries,

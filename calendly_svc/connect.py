@@ -17,6 +17,7 @@ from calendly_svc.calendly.errors import (
     CalendlyPermissionDenied,
 )
 from calendly_svc.calendly.oauth import TokenGrant
+from calendly_svc.calendly.scopes import allows, missing_scopes, parse_scopes
 from calendly_svc.calendly.tokens import StaticToken, TokenSource, encrypt_grant
 from calendly_svc.crypto import pkce_challenge, random_token, sha256
 from calendly_svc.deps import Deps
@@ -75,6 +76,15 @@ async def _consume_state(deps: Deps, state: str, user_id: int | None) -> queries
     return pending
 
 
+async def _me(deps: Deps, grant: TokenGrant) -> dict[str, Any]:
+    """/users/me; without users:read the token response's owner and organization must do."""
+    scopes = parse_scopes(grant.scope)
+    if not allows(scopes, "users:read"):
+        log.info("users_me_skipped", reason="users:read not granted")
+        return {}
+    return await deps.calendly.get_me(StaticToken(grant.owner, grant.access_token, scopes))
+
+
 def _account(user_id: int, grant: TokenGrant, me: dict[str, Any]) -> queries.ConnectedAccount:
     """The account row fields from the token grant and /users/me."""
     return queries.ConnectedAccount(
@@ -103,7 +113,7 @@ async def complete_authorization(
                 f"Calendly refused the authorization code: {exc.message}", code="invalid_code"
             ) from exc
         raise CalendlyError(exc.status, exc.message, exc.title) from exc
-    me = await deps.calendly.get_me(StaticToken(grant.owner, grant.access_token))
+    me = await _me(deps, grant)
     try:
         async with deps.pool.acquire() as conn, conn.transaction():
             previous = await queries.get_integration_by_user(conn, pending.user_id)
@@ -139,6 +149,9 @@ async def _revoke_quietly(deps: Deps, grant: TokenGrant) -> None:
 
 async def _load_event_types(deps: Deps, integration: queries.Integration) -> None:
     """Best effort at connect time: a later refresh or sync repairs a failure."""
+    if not allows(integration.granted_scopes, "event_types:read"):
+        log.info("event_types_load_skipped", integration_id=integration.id)
+        return
     try:
         await refresh_event_types(deps, integration)
     except CalendlyError as exc:
@@ -154,11 +167,14 @@ async def ensure_webhook(
     deps: Deps, integration: queries.Integration, previous_uri: str | None
 ) -> None:
     """(Re)create the user-scope subscription with a fresh signing key; record any failure."""
+    if (refusal := webhook_refusal(integration)) is not None:
+        await _webhook_not_permitted(deps, integration, refusal)
+        return
     source = deps.tokens.for_integration(integration)
     url = webhook_callback_url(deps, integration)
     key = random_token(32)
     body = {
-        "url": url, "events": list(USER_WEBHOOK_EVENTS), "scope": "user",
+        "url": url, "events": _permitted_events(integration), "scope": "user",
         "organization": integration.calendly_organization_uri,
         "user": integration.calendly_user_uri, "signing_key": key,
     }  # fmt: skip
@@ -179,6 +195,45 @@ async def ensure_webhook(
     log.info("webhook_subscribed", integration_id=integration.id)
 
 
+# Calendly delivers an event family only to a grant with its read scope (FACTS §2.4).
+EVENT_FAMILY_SCOPES = {
+    "invitee": "scheduled_events:read",
+    "invitee_no_show": "scheduled_events:read",
+    "event_type": "event_types:read",
+    "routing_form_submission": "routing_forms:read",
+}
+# Subscribing to routing form submissions takes all of these (organizations:read: the role).
+ORGANIZATION_WEBHOOK_SCOPES = ("webhooks:write", "routing_forms:read", "organizations:read")
+
+
+def _permitted_events(integration: queries.Integration) -> list[str]:
+    """The user-scope events whose family's read scope was granted."""
+    return [
+        event for event in USER_WEBHOOK_EVENTS
+        if allows(integration.granted_scopes, EVENT_FAMILY_SCOPES[event.split(".")[0]])
+    ]  # fmt: skip
+
+
+def webhook_refusal(integration: queries.Integration) -> str | None:
+    """Why the grant allows no user-scope subscription, if it does not."""
+    if not allows(integration.granted_scopes, "webhooks:write"):
+        return "webhooks:write not granted"
+    if not _permitted_events(integration):
+        return "no event family's read scope granted"
+    return None
+
+
+async def _webhook_not_permitted(
+    deps: Deps, integration: queries.Integration, refusal: str
+) -> None:
+    """No subscription (periodic syncs are the only source of changes), and why."""
+    log.info("webhook_subscribe_skipped", integration_id=integration.id, reason=refusal)
+    async with deps.pool.acquire() as conn:
+        await queries.set_webhook(
+            conn, integration.id, None, None, None, None, f"not permitted: {refusal}"
+        )
+
+
 ORGANIZATION_WEBHOOK_EVENTS = ("routing_form_submission.created",)
 ADMIN_ROLES = frozenset({"owner", "admin"})
 
@@ -195,6 +250,10 @@ async def _role(deps: Deps, source: TokenSource, integration: queries.Integratio
 async def ensure_organization_webhook(deps: Deps, integration: queries.Integration) -> None:
     """Routing form events exist only at organization scope: an owner/admin subscribes once."""
     source = deps.tokens.for_integration(integration)
+    if missing_scopes(ORGANIZATION_WEBHOOK_SCOPES, integration.granted_scopes):
+        async with deps.pool.acquire() as conn:
+            await queries.set_routing_forms_webhook(conn, integration.id, "not_permitted")
+        return
     try:
         state = await _organization_webhook(deps, source, integration)
     except CalendlyPermissionDenied:

@@ -81,6 +81,11 @@ class Metrics:
         self.token_refreshes = self._counter(
             "calendly_token_refreshes_total", "Token refreshes", ("outcome",)
         )
+        self.token_refresh_lost = self._counter(
+            "token_refresh_lost_total",
+            "Refreshes refused after an unanswered one (its rotated tokens lost): needs_reauth",
+            (),
+        )
         self.notifications = self._counter(
             "notifications_total", "Notifications to the main app", ("outcome",)
         )

@@ -148,6 +148,16 @@ SYNC_SETTINGS = closed(
     }
 )
 
+GRANTED_SCOPES: Json = {
+    "type": ["array", "null"], "items": STRING,
+    "description": "OAuth scopes Calendly granted; null when its token response named none "
+                   "(a legacy grant with full access)",
+}  # fmt: skip
+MISSING_SCOPES: Json = {
+    "type": "array", "items": STRING,
+    "description": "Scopes the service's features need that were not granted ([] when unknown)",
+}  # fmt: skip
+
 STATUS = closed(
     {
         "connected": BOOLEAN,
@@ -158,6 +168,8 @@ STATUS = closed(
         "last_sync_at": nullable(TIME),
         "last_sync_status": nullable(SYNC_STATUS),
         "routing_forms_webhook": ROUTING_FORMS,
+        "granted_scopes": GRANTED_SCOPES,
+        "missing_scopes": MISSING_SCOPES,
     }
 )
 
@@ -180,6 +192,8 @@ INTEGRATION = closed(
         "webhook_active": BOOLEAN,
         "webhook_error": nullable(STRING),
         "routing_forms_webhook": ROUTING_FORMS,
+        "granted_scopes": GRANTED_SCOPES,
+        "missing_scopes": MISSING_SCOPES,
         "sync_settings": ref("SyncSettings"),
         "last_sync_at": nullable(TIME),
         "last_sync_status": nullable(SYNC_STATUS),
@@ -441,7 +455,7 @@ BODY_ERRORS: Errors = {
 }
 DB_ERRORS: Errors = {503: ("service_unavailable",)}
 NOT_CONNECTED: Errors = {404: ("not_connected",)}
-CALENDLY_ERRORS: Errors = {409: ("needs_reauth",), 502: ("calendly_error",)}
+CALENDLY_ERRORS: Errors = {409: ("missing_scope", "needs_reauth"), 502: ("calendly_error",)}
 QUERY_ERRORS: Errors = {422: ("validation_error",)}
 CURSOR_ERRORS: Errors = {400: ("invalid_cursor",), 422: ("validation_error",)}
 

@@ -9,7 +9,8 @@ from typing import Any
 import structlog
 
 from calendly_svc import queries
-from calendly_svc.calendly.errors import NeedsReauth
+from calendly_svc.calendly.errors import CalendlyMissingScope, NeedsReauth
+from calendly_svc.calendly.scopes import allows
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
     ApplyContext,
@@ -55,6 +56,8 @@ async def resolve_event_type(
         found = await queries.get_event_type_by_uri(conn, integration.id, uri)
     if found is not None:
         return found
+    if not allows(integration.granted_scopes, "event_types:read"):
+        return None  # applied unmapped, as an invitee of an unknown event type would be
     await refresh_event_types(deps, integration)
     async with deps.pool.acquire() as conn:
         return await queries.get_event_type_by_uri(conn, integration.id, uri)
@@ -181,7 +184,8 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.ClaimedWeb
         await HANDLERS[row.event](deps, worker, row, integration)
     except LeaseLost:
         log.warning("webhook_event_lease_lost", webhook_event_id=row.id)
-    except (PayloadError, NeedsReauth) as exc:
+    except (PayloadError, NeedsReauth, CalendlyMissingScope) as exc:
+        # retrying cannot help: the grant or the payload must change first
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=True)
     except Exception as exc:
         await _fail(deps, worker, row, f"{type(exc).__name__}: {exc}", final=False)

@@ -67,7 +67,7 @@ class Integration:
     access_token_enc: bytes | None
     refresh_token_enc: bytes | None
     token_expires_at: datetime | None
-    token_scope: str | None
+    granted_scopes: list[str] | None
     webhook_uri: str | None
     webhook_url: str | None
     webhook_state: str | None
@@ -88,6 +88,7 @@ class Integration:
     routing_forms_webhook: str | None
     next_sync_at: datetime | None
     last_full_sync_at: datetime | None
+    refresh_unanswered_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class EncryptedTokens:
     access_token_enc: bytes
     refresh_token_enc: bytes
     expires_at: datetime
-    scope: str | None
+    scopes: list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +202,7 @@ async def upsert_connected_integration(
         conn, Integration, "upsert_connected_integration",
         account.user_id, account.calendly_user_uri, account.calendly_organization_uri,
         account.scheduling_url, account.name, account.email, account.timezone,
-        tokens.access_token_enc, tokens.refresh_token_enc, tokens.expires_at, tokens.scope,
+        tokens.access_token_enc, tokens.refresh_token_enc, tokens.expires_at, tokens.scopes,
     )  # fmt: skip
     assert row is not None
     return row
@@ -211,8 +212,13 @@ async def update_tokens(conn: Conn, integration_id: int, tokens: EncryptedTokens
     """Replace the rotated token pair."""
     await conn.execute(
         _sql("update_tokens"), integration_id, tokens.access_token_enc,
-        tokens.refresh_token_enc, tokens.expires_at, tokens.scope,
+        tokens.refresh_token_enc, tokens.expires_at, tokens.scopes,
     )  # fmt: skip
+
+
+async def mark_refresh_unanswered(conn: Conn, integration_id: int) -> None:
+    """Remember that a refresh request got no answer."""
+    await conn.execute(_sql("mark_refresh_unanswered"), integration_id)
 
 
 async def mark_needs_reauth(conn: Conn, integration_id: int, reason: str) -> Integration | None:

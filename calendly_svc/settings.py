@@ -8,6 +8,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from calendly_svc.calendly.scopes import NEEDED_SCOPES, SCOPE_PATTERN, parse_scopes
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     main_app_webhook_secret: SecretStr | None = None
     outbox_max_attempts: int = Field(default=25, ge=1)
     outbox_timeout_seconds: float = Field(default=10.0, gt=0)
+    calendly_scopes: CommaList = Field(default_factory=lambda: list(NEEDED_SCOPES))
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod
@@ -96,6 +99,18 @@ class Settings(BaseSettings):
     def _split_optional(cls, value: object) -> object:
         """Comma-separated list, possibly empty."""
         return _split_commas(value)
+
+    @field_validator("calendly_scopes", mode="before")
+    @classmethod
+    def _scopes(cls, value: object) -> object:
+        """Space- or comma-separated `<domain>:read|write` scopes; at least one."""
+        items = parse_scopes(value) if isinstance(value, str) else value
+        if isinstance(items, list):
+            if not items:
+                raise ValueError("must name at least one scope")
+            if bad := [item for item in items if not SCOPE_PATTERN.fullmatch(str(item))]:
+                raise ValueError(f"not a Calendly scope: {', '.join(map(str, bad))}")
+        return items
 
     @field_validator("oauth_success_redirect_url", "main_app_webhook_url", mode="before")
     @classmethod

@@ -16,7 +16,12 @@ import structlog
 
 from calendly_svc import channels, connect, queries
 from calendly_svc.calendly.client import CallStats, current_stats
-from calendly_svc.calendly.errors import CalendlyError, CalendlyNotFound, NeedsReauth
+from calendly_svc.calendly.errors import (
+    CalendlyError,
+    CalendlyMissingScope,
+    CalendlyNotFound,
+    NeedsReauth,
+)
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
@@ -221,6 +226,9 @@ class SyncRun:
 
     async def _check_subscription(self) -> None:
         """A disabled or vanished webhook subscription is deleted and created again."""
+        if (refusal := connect.webhook_refusal(self.integration)) is not None:
+            self.notes.append(f"webhook subscription not checked: {refusal}")
+            return
         uri = self.integration.webhook_uri
         state = None
         if uri is not None:
@@ -253,6 +261,8 @@ def _outcome(run: SyncRun, error: BaseException | None) -> tuple[str, str | None
     """(log status, error) of a finished run."""
     if isinstance(error, NeedsReauth):
         return "failed", f"needs_reauth: {error}"
+    if isinstance(error, CalendlyMissingScope):
+        return "failed", f"missing_scope: {error.message}; the user must reconnect to grant it"
     if error is not None:
         return "failed", f"{type(error).__name__}: {error}"
     if run.failures:

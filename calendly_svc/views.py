@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from calendly_svc.calendly.scopes import NEEDED_SCOPES, missing_scopes
 from calendly_svc.queries import (
     Appointment,
     Client,
@@ -34,6 +35,12 @@ def webhook_active(integration: Integration) -> bool:
     return integration.webhook_uri is not None and integration.webhook_state == "active"
 
 
+def scopes_view(integration: Integration | None) -> dict[str, Any]:
+    """The granted scopes (None: unknown, a legacy full grant) and the needed ones missing."""
+    granted = integration.granted_scopes if integration is not None else None
+    return {"granted_scopes": granted, "missing_scopes": missing_scopes(NEEDED_SCOPES, granted)}
+
+
 def sync_settings(integration: Integration) -> dict[str, Any]:
     """The sync settings block."""
     return {
@@ -51,7 +58,8 @@ def status_view(integration: Integration | None) -> dict[str, Any]:
     if public_status(integration) == "not_connected" or integration is None:
         return {"connected": False, "status": "not_connected", "sync_enabled": False,
                 "scheduling_url": None, "webhook_active": False, "last_sync_at": None,
-                "last_sync_status": None, "routing_forms_webhook": None}  # fmt: skip
+                "last_sync_status": None, "routing_forms_webhook": None,
+                **scopes_view(None)}  # fmt: skip
     return {
         "connected": True,
         "status": public_status(integration),
@@ -61,6 +69,7 @@ def status_view(integration: Integration | None) -> dict[str, Any]:
         "last_sync_at": iso(integration.last_sync_at),
         "last_sync_status": integration.last_sync_status,
         "routing_forms_webhook": integration.routing_forms_webhook,
+        **scopes_view(integration),
     }
 
 
@@ -84,6 +93,7 @@ def integration_view(integration: Integration) -> dict[str, Any]:
         "webhook_active": webhook_active(integration),
         "webhook_error": integration.webhook_error,
         "routing_forms_webhook": integration.routing_forms_webhook,
+        **scopes_view(integration),
         "sync_settings": sync_settings(integration),
         "last_sync_at": iso(integration.last_sync_at),
         "last_sync_status": integration.last_sync_status,

@@ -15,10 +15,10 @@ SELECT * FROM integrations WHERE id = $1::bigint FOR UPDATE;
 -- Reconnecting keeps the row (id, public id, settings, mapping); a new Calendly account replaces the old.
 INSERT INTO integrations AS i (
     user_id, status, calendly_user_uri, calendly_organization_uri, scheduling_url, name, email,
-    timezone, access_token_enc, refresh_token_enc, token_expires_at, token_scope
+    timezone, access_token_enc, refresh_token_enc, token_expires_at, granted_scopes
 ) VALUES (
     $1::bigint, 'active', $2::text, $3::text, $4::text, $5::text, $6::text,
-    $7::text, $8::bytea, $9::bytea, $10::timestamptz, $11::text
+    $7::text, $8::bytea, $9::bytea, $10::timestamptz, $11::text[]
 )
 ON CONFLICT (user_id) DO UPDATE SET
     status = 'active',
@@ -32,21 +32,30 @@ ON CONFLICT (user_id) DO UPDATE SET
     access_token_enc = EXCLUDED.access_token_enc,
     refresh_token_enc = EXCLUDED.refresh_token_enc,
     token_expires_at = EXCLUDED.token_expires_at,
-    token_scope = EXCLUDED.token_scope,
+    granted_scopes = EXCLUDED.granted_scopes,
+    refresh_unanswered_at = NULL,
     connected_at = now(),
     disconnected_at = NULL,
     updated_at = now()
 RETURNING *;
 
 -- name: update_tokens
+-- A refresh answers with the grant's current scopes (none named: a legacy full-access grant).
 UPDATE integrations
 SET access_token_enc = $2::bytea,
     refresh_token_enc = $3::bytea,
     token_expires_at = $4::timestamptz,
-    token_scope = coalesce($5::text, token_scope),
+    granted_scopes = $5::text[],
+    refresh_unanswered_at = NULL,
     updated_at = now()
 WHERE id = $1::bigint
 RETURNING *;
+
+-- name: mark_refresh_unanswered
+-- The refresh got no answer: Calendly may have rotated the refresh token all the same.
+UPDATE integrations
+SET refresh_unanswered_at = now(), updated_at = now()
+WHERE id = $1::bigint;
 
 -- name: mark_needs_reauth
 -- The tokens are dead; drop them so nothing retries with them.

@@ -15,6 +15,7 @@ import aiohttp
 import asyncpg
 
 from calendly_svc import queries
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.signatures import signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 
@@ -159,6 +160,7 @@ async def _token(control: Sandbox, session: aiohttp.ClientSession) -> str:
             "redirect_uri": redirect,
             "code_challenge_method": "S256",
             "code_challenge": challenge.decode(),
+            "scope": " ".join(NEEDED_SCOPES),
         }
     )
     async with session.get(f"{control.url}/oauth/authorize?{query}", allow_redirects=False) as r:
@@ -196,3 +198,12 @@ async def store_deliveries(conn: asyncpg.Connection, count: int) -> None:
         for n in range(count)
     ]
     await queries.insert_webhook_events(conn, events, [0] * count)
+
+
+def shared_calendly_dir() -> Path | None:
+    """Calendly reference material: $CALENDLY_SHARED_DIR, else ../shared/calendly beside the
+    repository; None when that folder is absent."""
+    configured = os.environ.get("CALENDLY_SHARED_DIR")
+    root = Path(__file__).resolve().parents[1]
+    path = Path(configured) if configured else root / ".." / "shared" / "calendly"
+    return path if path.is_dir() else None

@@ -23,6 +23,8 @@ async def test_not_connected(api: Api) -> None:
             "last_sync_at": None,
             "last_sync_status": None,
             "routing_forms_webhook": None,
+            "granted_scopes": None,
+            "missing_scopes": [],
         },
     )
     assert (missing, error["error"]["code"]) == (404, "not_connected")

@@ -9,6 +9,7 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.devenv import dev_mode, prepare_dev_environment
 from calendly_svc.settings import ConfigError, load_settings
 
@@ -41,6 +42,15 @@ def test_complete_settings_are_parsed(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.backend_url == "https://svc.example.com"
     assert settings.oauth_callback_url == "https://svc.example.com/api/v1/calendly/oauth/callback"
     assert (settings.port, settings.sandbox_port) == (8080, 8081)
+    assert settings.calendly_scopes == list(NEEDED_SCOPES)
+
+
+def test_calendly_scopes_are_space_or_comma_separated(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("CALENDLY_SCOPES", "users:read,  scheduled_events:read webhooks:write,")
+    expected = ["users:read", "scheduled_events:read", "webhooks:write"]
+    assert load_settings().calendly_scopes == expected
 
 
 def test_missing_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
@@ -60,6 +70,12 @@ def test_missing_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "mysql://x", "DATABASE_URL: must be a postgresql:// URL"),
         ("SERVICE_API_TOKENS", " , ", "SERVICE_API_TOKENS: must not be empty"),
         ("PORT", "eighty", "PORT: Input should be a valid integer"),
+        ("CALENDLY_SCOPES", " , ", "CALENDLY_SCOPES: must name at least one scope"),
+        (
+            "CALENDLY_SCOPES",
+            "users:read invitees",
+            "CALENDLY_SCOPES: not a Calendly scope: invitees",
+        ),
         (
             "WEBHOOK_LOG_RETENTION_DAYS",
             "1",

@@ -13,7 +13,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from calendly_svc.calendly.errors import CalendlyAuthError, CalendlyError, NeedsReauth
+from calendly_svc.calendly.errors import (
+    CalendlyAuthError,
+    CalendlyError,
+    CalendlyMissingScope,
+    NeedsReauth,
+)
 from calendly_svc.errors import ServiceError
 from calendly_svc.keys import METRICS, REQUEST_ID, SETTINGS, USER_ID
 from calendly_svc.metrics import Timer
@@ -116,6 +121,9 @@ def classify(exc: Exception) -> Failure | None:
     if isinstance(exc, NeedsReauth | CalendlyAuthError):
         message = "the Calendly connection must be re-authorized by the user"
         return Failure(409, "needs_reauth", message, {"reason": str(exc)})
+    if isinstance(exc, CalendlyMissingScope):
+        message = "the Calendly grant lacks a scope this needs; the user must reconnect to grant it"
+        return Failure(409, "missing_scope", message, {"required_scopes": exc.scopes})
     if isinstance(exc, CalendlyError):
         return Failure(502, "calendly_error", exc.message, {"status": exc.status})
     if isinstance(exc, asyncpg.UniqueViolationError):

@@ -39,6 +39,7 @@ from calendly_svc.bench.stack import (
     scalar,
     stack,
 )
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
 from calendly_svc.inbox import dedup_key
 from calendly_svc.signatures import SignatureError, signature_header, verify
@@ -848,7 +849,8 @@ async def sandbox_token(ctx: Soak, email: str) -> str:
     """An access token of one sandbox user through the OAuth code flow (the harness's own)."""
     redirect = "http://127.0.0.1:9/callback"
     query = urlencode({"client_id": "sandbox-client", "response_type": "code",
-                       "redirect_uri": redirect, "login_hint": email})  # fmt: skip
+                       "redirect_uri": redirect, "login_hint": email,
+                       "scope": " ".join(NEEDED_SCOPES)})  # fmt: skip
     url = f"{ctx.sandbox_url}/oauth/authorize?{query}"
     async with ctx.session.get(url, allow_redirects=False) as resp:
         code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]

@@ -11,11 +11,17 @@ from typing import Any
 import aiohttp
 import structlog
 
-from calendly_svc.calendly.errors import CalendlyError, CalendlyUnavailable, error_from_response
+from calendly_svc.calendly.errors import (
+    CalendlyError,
+    CalendlyUnavailable,
+    error_from_response,
+    missing_scope_error,
+)
 from calendly_svc.calendly.ratelimit import RateLimiters
+from calendly_svc.calendly.scopes import required_scope
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.jitter import jittered
-from calendly_svc.metrics import Metrics
+from calendly_svc.metrics import Metrics, endpoint_of
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100
@@ -156,8 +162,20 @@ class CalendlyClient:
             elif resp.status >= 500:
                 failures += 1
                 await self._pause_or_raise(failures, error_from_response(resp.status, resp.body))
+            elif resp.status == 403:
+                raise self._forbidden(source, method, url, resp.body)
             else:
                 raise error_from_response(resp.status, resp.body)
+
+    @staticmethod
+    def _forbidden(source: TokenSource, method: str, url: str, body: Any) -> CalendlyError:
+        """A missing scope (never retried) or another refusal (role, plan, state)."""
+        required = required_scope(method, url)
+        error = missing_scope_error(body, required, source.scopes)
+        if error is None:
+            return error_from_response(403, body)
+        log.warning("calendly_missing_scope", endpoint=endpoint_of(url), scopes=error.scopes)
+        return error
 
     async def _pause_or_raise(self, failures: int, error: CalendlyError | str) -> None:
         """Back off before the next try, or give up once the retries are spent."""

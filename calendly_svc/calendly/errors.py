@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from calendly_svc.calendly.scopes import allows
+
 
 class CalendlyError(Exception):
     """Calendly answered with an error (or never answered)."""
@@ -24,6 +26,14 @@ class CalendlyAuthError(CalendlyError):
 
 class CalendlyPermissionDenied(CalendlyError):
     """403: the token may not do this (plan, role or scope)."""
+
+
+class CalendlyMissingScope(CalendlyPermissionDenied):
+    """403 because the grant lacks an OAuth scope: permanent until the user re-authorizes."""
+
+    def __init__(self, scopes: list[str], message: str, details: Any = None) -> None:
+        super().__init__(403, message, "Permission Denied", details)
+        self.scopes = scopes
 
 
 class CalendlyNotFound(CalendlyError):
@@ -48,6 +58,22 @@ _BY_STATUS: dict[int, type[CalendlyError]] = {
     404: CalendlyNotFound,
     409: CalendlyConflict,
 }
+
+
+def missing_scope_error(
+    body: Any, required: str | None, granted: list[str] | None
+) -> CalendlyMissingScope | None:
+    """A 403 that names required scopes, or that needs one the grant is known to lack."""
+    body = body if isinstance(body, dict) else {}
+    named = body.get("required_scopes")
+    if isinstance(named, list) and named:
+        scopes = [str(scope) for scope in named]
+    elif required is not None and granted is not None and not allows(granted, required):
+        scopes = [required]
+    else:
+        return None
+    message = f"the Calendly grant lacks the scope(s) {' '.join(scopes)}"
+    return CalendlyMissingScope(scopes, message, body.get("details"))
 
 
 def error_from_response(status: int, body: Any) -> CalendlyError:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import structlog
 
 from calendly_svc.calendly.errors import CalendlyAuthError, CalendlyError, CalendlyUnavailable
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 
 log = structlog.get_logger(__name__)
 _AUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
@@ -59,9 +61,10 @@ class OAuthClient:
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, client_id: str, client_secret: str,
-        timeout: float = 30.0,
+        timeout: float = 30.0, scopes: Sequence[str] = NEEDED_SCOPES,
     ) -> None:  # fmt: skip
         self._session = session
+        self.scopes = tuple(scopes)
         self._base = base_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -74,7 +77,8 @@ class OAuthClient:
         query = urlencode({
             "client_id": self._client_id, "response_type": "code", "redirect_uri": redirect_uri,
             "state": state, "code_challenge_method": "S256", "code_challenge": challenge,
-        })  # fmt: skip
+            "scope": " ".join(self.scopes),
+        }, quote_via=quote)  # fmt: skip
         return f"{self._base}/oauth/authorize?{query}"
 
     async def _post(self, path: str, form: dict[str, str], auth: bool = True) -> dict[str, Any]:

@@ -12,8 +12,14 @@ import asyncpg
 import structlog
 
 from calendly_svc import queries
-from calendly_svc.calendly.errors import CalendlyAuthError, NeedsReauth
+from calendly_svc.calendly.errors import (
+    CalendlyAuthError,
+    CalendlyError,
+    CalendlyUnavailable,
+    NeedsReauth,
+)
 from calendly_svc.calendly.oauth import OAuthClient, TokenGrant
+from calendly_svc.calendly.scopes import parse_scopes
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.metrics import Metrics
 
@@ -24,6 +30,8 @@ class TokenSource(Protocol):
     """Supplies the bearer token for one Calendly user's calls."""
 
     user: str
+    # The grant's scopes; None when unknown (a legacy grant with full access).
+    scopes: list[str] | None
 
     async def token(self, rejected: str | None = None) -> str:
         """A token to use; `rejected` is one Calendly just refused (refresh past it)."""
@@ -40,6 +48,7 @@ class StaticToken:
 
     user: str
     access_token: str
+    scopes: list[str] | None = None
 
     async def token(self, rejected: str | None = None) -> str:
         """The token; refusing it is an authentication failure."""
@@ -58,7 +67,7 @@ def encrypt_grant(cipher: SecretCipher, grant: TokenGrant) -> queries.EncryptedT
         access_token_enc=cipher.encrypt(grant.access_token),
         refresh_token_enc=cipher.encrypt(grant.refresh_token),
         expires_at=grant.expires_at,
-        scope=grant.scope,
+        scopes=parse_scopes(grant.scope),
     )
 
 
@@ -79,7 +88,9 @@ class TokenManager:
 
     def for_integration(self, integration: queries.Integration) -> IntegrationTokens:
         """A token source bound to one integration."""
-        return IntegrationTokens(self, integration.id, integration.calendly_user_uri)
+        return IntegrationTokens(
+            self, integration.id, integration.calendly_user_uri, integration.granted_scopes
+        )
 
     def _usable(self, row: queries.Integration | None, rejected: str | None) -> str | None:
         """The stored access token if it is fresh and not the one just rejected."""
@@ -105,7 +116,7 @@ class TokenManager:
 
     async def _refresh(self, integration_id: int, rejected: str | None) -> str:
         """Refresh under the row lock; re-read first, another process may have done it."""
-        failure: CalendlyAuthError | None = None
+        failure: CalendlyError | None = None
         async with self._pool.acquire() as conn, conn.transaction():
             row = await queries.lock_integration(conn, integration_id)
             token = self._usable(row, rejected)
@@ -117,10 +128,13 @@ class TokenManager:
                 grant = await self._oauth.refresh(self._cipher.decrypt(row.refresh_token_enc))
             except CalendlyAuthError as exc:
                 failure = exc
-                self._count("invalid_grant")
-                await queries.mark_needs_reauth(
-                    conn, integration_id, f"refresh failed: {exc.message}"
-                )
+                await queries.mark_needs_reauth(conn, integration_id, self._refused(row, exc))
+            except CalendlyUnavailable as exc:
+                # never re-sent here: after a 5xx or no answer the token may be spent (README)
+                failure = exc
+                if exc.status is None or exc.status >= 500:
+                    self._count("unanswered")
+                    await queries.mark_refresh_unanswered(conn, integration_id)
             else:
                 await queries.update_tokens(
                     conn, integration_id, encrypt_grant(self._cipher, grant)
@@ -129,10 +143,30 @@ class TokenManager:
                 self._count("ok")
                 log.info("calendly_token_refreshed", integration_id=integration_id)
                 return grant.access_token
+        if isinstance(failure, CalendlyUnavailable):
+            log.warning("calendly_token_refresh_failed", integration_id=integration_id,
+                        status=failure.status, error=failure.message)  # fmt: skip
+            raise failure
+        assert failure is not None
         log.warning(
             "integration_needs_reauth", integration_id=integration_id, reason=failure.message
         )
         raise NeedsReauth(failure.message) from failure
+
+    def _refused(self, row: queries.Integration, exc: CalendlyAuthError) -> str:
+        """Count a refused refresh; the reason to store. After an unanswered refresh, Calendly
+        most likely rotated the token and the answer carrying the new pair was lost."""
+        self._count("invalid_grant")
+        if row.refresh_unanswered_at is None:
+            return f"refresh failed: {exc.message}"
+        if self._metrics is not None:
+            self._metrics.token_refresh_lost.inc()
+        log.warning("calendly_token_refresh_lost", integration_id=row.id,
+                    unanswered_at=row.refresh_unanswered_at.isoformat())  # fmt: skip
+        return (
+            f"refresh failed: {exc.message} (the previous refresh got no answer: its new "
+            "tokens were most likely lost)"
+        )
 
     def _count(self, outcome: str) -> None:
         """Count a refresh by outcome."""
@@ -156,6 +190,7 @@ class IntegrationTokens:
     manager: TokenManager
     integration_id: int
     user: str
+    scopes: list[str] | None = None
 
     async def token(self, rejected: str | None = None) -> str:
         """A valid access token for this integration."""

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .api import parse_sort, query_org, query_user, require_member, resource
 from .errors import ApiError, forbidden, invalid_argument, not_found
-from .middleware import caller
+from .middleware import GRANT, caller
 from .models import Organization, User, WebhookSubscription, new_id, utcnow
 from .pagination import offset_page
 from .render import subscription_json
@@ -116,6 +116,7 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     """POST /webhook_subscriptions -> 201 {"resource": WebhookSubscription}."""
     state = request.app[SANDBOX_STATE]
     sub = _new_subscription(state, caller(request), await _json_body(request))
+    sub.grant_scopes = request[GRANT]
     for other in state.subscriptions.values():
         if other.org_uuid == sub.org_uuid and other.callback_url == sub.callback_url:
             raise ApiError(409, "Hook with this url already exists")

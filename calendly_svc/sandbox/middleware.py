@@ -11,9 +11,12 @@ from aiohttp.typedefs import Handler
 from .errors import ApiError, ControlError, OAuthError, SandboxError, calendly_error
 from .models import User
 from .ratelimit import Decision
+from .scopes import check_route
 from .state import SANDBOX_STATE, SandboxState
 
 CALLER: web.RequestKey[User] = web.RequestKey("calendly_sandbox_caller", User)
+# The scopes of the caller's grant (None: a legacy grant with full access).
+GRANT: web.RequestKey[tuple[str, ...] | None] = web.RequestKey("calendly_sandbox_grant")
 
 
 def caller(request: web.Request) -> User:
@@ -80,7 +83,7 @@ async def _api_call(
     token = bearer_token(request)
     access = state.access_tokens.get(token) if token else None
     bucket = access.user_uuid if access else f"anonymous:{request.remote}"
-    if state.faults.fail_next > 0:
+    if state.faults.fail_next > 0 and state.faults.fail_target in ("api", "all"):
         return _injected_failure(state, bucket)
     decision = state.rate_limiter.hit(
         bucket, state.faults.rate_limit_per_minute, state.faults.rate_limit_window_seconds
@@ -100,6 +103,8 @@ async def _authenticated(
     """Resolve the caller and run the handler, mapping errors to Calendly bodies."""
     try:
         request[CALLER] = authenticate(state, token)
+        request[GRANT] = state.access_tokens[str(token)].scopes
+        check_route(request[GRANT], request.method, route_template(request))
         return await handler(request)
     except ApiError as exc:
         return exc.response()

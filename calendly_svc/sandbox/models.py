@@ -173,6 +173,7 @@ class AuthCode:
     redirect_uri: str
     challenge: str | None
     expires_at: float
+    scopes: tuple[str, ...] | None = ()
 
 
 @dataclass(slots=True)
@@ -182,6 +183,8 @@ class AccessToken:
     user_uuid: str
     expires_at: float
     revoked: bool = False
+    # None: a legacy (pre-scopes) grant with full access
+    scopes: tuple[str, ...] | None = ()
 
 
 @dataclass(slots=True)
@@ -191,6 +194,7 @@ class RefreshToken:
     user_uuid: str
     revoked: bool = False
     used: bool = False
+    scopes: tuple[str, ...] | None = ()
 
 
 @dataclass(slots=True)
@@ -212,6 +216,8 @@ class WebhookSubscription:
     retry_started_at: datetime | None = None
     deliveries_ok: int = 0
     deliveries_failed: int = 0
+    # the creating token's grant: an event family is delivered only with its read scope
+    grant_scopes: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -225,3 +231,12 @@ class Faults:
     latency_ms: int = 0
     fail_next: int = 0
     fail_status: int = 500
+    # which requests fail_next answers: API calls, token requests, or both
+    fail_target: str = "api"
+    # Calendly answers invalid_grant with 400 or 401
+    invalid_grant_status: int = 400
+    # refreshes that rotate the tokens, then lose the answer (a 500 or a dropped connection)
+    refresh_answers_lost: int = 0
+    lost_answer_as: str = "error"
+    # authorize as for an app registered before scopes existed: full access, no `scope` returned
+    legacy_grants: bool = False

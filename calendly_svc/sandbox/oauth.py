@@ -15,6 +15,7 @@ from yarl import URL
 
 from .errors import OAuthError
 from .models import AccessToken, AuthCode, RefreshToken, User
+from .scopes import CATALOG
 from .state import SANDBOX_STATE, SandboxState
 
 CODE_TTL_SECONDS = 600
@@ -46,12 +47,31 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         raise _invalid_request("redirect_uri is required")
     challenge = _challenge(query)
     user = _login_user(state, query.get("login_hint"))
+    scopes = _requested_scopes(query.get("scope", ""))
+    if isinstance(scopes, str):
+        raise _redirect(query, {"error": "invalid_scope", "error_description": scopes})
     code = secrets.token_urlsafe(32)
-    state.codes[code] = AuthCode(user.uuid, redirect_uri, challenge, time.time() + CODE_TTL_SECONDS)
-    params = {"code": code}
+    granted = None if state.faults.legacy_grants else scopes
+    state.codes[code] = AuthCode(
+        user.uuid, redirect_uri, challenge, time.time() + CODE_TTL_SECONDS, granted
+    )
+    raise _redirect(query, {"code": code})
+
+
+def _redirect(query: MultiMapping[str], params: dict[str, str]) -> web.HTTPFound:
+    """Back to redirect_uri with these parameters and the request's state."""
     if "state" in query:
         params["state"] = query["state"]
-    raise web.HTTPFound(str(URL(redirect_uri).update_query(params)))
+    return web.HTTPFound(str(URL(query["redirect_uri"]).update_query(params)))
+
+
+def _requested_scopes(raw: str) -> tuple[str, ...] | str:
+    """The space-separated scopes asked for (granted as asked), or why they are refused."""
+    scopes = tuple(dict.fromkeys(raw.split()))
+    unknown = [scope for scope in scopes if scope not in CATALOG]
+    if unknown:
+        return f"Unknown scope: {' '.join(unknown)}"
+    return scopes
 
 
 def _check_authorize_client(state: SandboxState, query: MultiMapping[str]) -> None:
@@ -94,14 +114,49 @@ async def token(request: web.Request) -> web.StreamResponse:
     refused = _over_token_limit(state, grant_type, form)
     if refused is not None:
         return refused
-    if grant_type == "authorization_code":
-        user = _redeem_code(state, _form_str(form, "code"), form)
-    elif grant_type == "refresh_token":
-        user = _redeem_refresh(state, _form_str(form, "refresh_token"))
-    else:
-        raise OAuthError(400, "unsupported_grant_type", "grant_type is not supported")
+    if state.faults.fail_next > 0 and state.faults.fail_target in ("token", "all"):
+        return _injected_token_failure(state)
+    try:
+        user, scopes = _redeem(state, grant_type, form)
+    except OAuthError as exc:
+        if exc.error == "invalid_grant":
+            exc.status = state.faults.invalid_grant_status
+        raise
     state.stats.token_grants[grant_type] += 1
-    return web.json_response(issue_tokens(state, user))
+    issued = issue_tokens(state, user, scopes)
+    if grant_type == "refresh_token" and state.faults.refresh_answers_lost > 0:
+        state.faults.refresh_answers_lost -= 1
+        return _lost_answer(request, state)
+    return web.json_response(issued)
+
+
+def _redeem(
+    state: SandboxState, grant_type: str, form: MultiDictProxy[Any]
+) -> tuple[User, tuple[str, ...] | None]:
+    """The user and scopes of a valid code or refresh token (spending it)."""
+    if grant_type == "authorization_code":
+        return _redeem_code(state, _form_str(form, "code"), form)
+    if grant_type == "refresh_token":
+        return _redeem_refresh(state, _form_str(form, "refresh_token"))
+    raise OAuthError(400, "unsupported_grant_type", "grant_type is not supported")
+
+
+def _injected_token_failure(state: SandboxState) -> web.Response:
+    """Answer one token request with fail_status before anything is redeemed (fail_next)."""
+    state.faults.fail_next -= 1
+    status = state.faults.fail_status
+    error = "server_error" if status >= 500 else "too_many_requests" if status == 429 else (
+        "invalid_request")  # fmt: skip
+    return OAuthError(status, error, "Injected failure").response()
+
+
+def _lost_answer(request: web.Request, state: SandboxState) -> web.Response:
+    """The tokens were rotated, but the caller never learns the new pair."""
+    if state.faults.lost_answer_as == "drop" and request.transport is not None:
+        request.transport.abort()
+    return OAuthError(
+        500, "server_error", "The server encountered an unexpected condition"
+    ).response()
 
 
 def _over_token_limit(
@@ -159,7 +214,9 @@ def _client_ok(state: SandboxState, client_id: str, secret: str) -> bool:
     return id_ok and secret_ok
 
 
-def _redeem_code(state: SandboxState, code: str, form: MultiDictProxy[Any]) -> User:
+def _redeem_code(
+    state: SandboxState, code: str, form: MultiDictProxy[Any]
+) -> tuple[User, tuple[str, ...] | None]:
     """Validate and consume an authorization code; consumed only on success."""
     record = state.codes.get(code)
     if record is None:
@@ -172,7 +229,7 @@ def _redeem_code(state: SandboxState, code: str, form: MultiDictProxy[Any]) -> U
     if record.challenge is not None:
         _check_verifier(record.challenge, form.get("code_verifier"))
     del state.codes[code]
-    return state.users[record.user_uuid]
+    return state.users[record.user_uuid], record.scopes
 
 
 def _check_verifier(challenge: str, verifier: object) -> None:
@@ -183,8 +240,8 @@ def _check_verifier(challenge: str, verifier: object) -> None:
         raise _invalid_grant("code_verifier does not match the code_challenge")
 
 
-def _redeem_refresh(state: SandboxState, refresh_token: str) -> User:
-    """Validate and spend a single-use refresh token."""
+def _redeem_refresh(state: SandboxState, refresh_token: str) -> tuple[User, tuple[str, ...] | None]:
+    """Validate and spend a single-use refresh token; the new pair keeps its grant's scopes."""
     record = state.refresh_tokens.get(refresh_token)
     if record is None:
         raise _invalid_grant("The refresh token is invalid")
@@ -193,26 +250,29 @@ def _redeem_refresh(state: SandboxState, refresh_token: str) -> User:
     if record.used:
         raise _invalid_grant("The refresh token has already been used")
     record.used = True
-    return state.users[record.user_uuid]
+    return state.users[record.user_uuid], record.scopes
 
 
-def issue_tokens(state: SandboxState, user: User) -> dict[str, Any]:
-    """Mint an access + refresh pair for user; the token endpoint's 200 body."""
+def issue_tokens(state: SandboxState, user: User, scopes: tuple[str, ...] | None) -> dict[str, Any]:
+    """Mint an access + refresh pair for user; the token endpoint's 200 body (a legacy grant,
+    scopes None, names no scope)."""
     now = time.time()
     ttl = state.config.access_token_ttl_seconds
     access, refresh = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
-    state.access_tokens[access] = AccessToken(user.uuid, now + ttl)
-    state.refresh_tokens[refresh] = RefreshToken(user.uuid)
-    return {
+    state.access_tokens[access] = AccessToken(user.uuid, now + ttl, scopes=scopes)
+    state.refresh_tokens[refresh] = RefreshToken(user.uuid, scopes=scopes)
+    body: dict[str, Any] = {
         "token_type": "Bearer",
         "access_token": access,
         "refresh_token": refresh,
-        "scope": "default",
         "created_at": int(now),
         "expires_in": ttl,
         "owner": state.uri("users", user.uuid),
         "organization": state.uri("organizations", user.org_uuid),
     }
+    if scopes is not None:
+        body["scope"] = " ".join(scopes)
+    return body
 
 
 async def revoke(request: web.Request) -> web.StreamResponse:

@@ -133,6 +133,11 @@ class FaultsPatch(Body):
     token_requests_per_minute: int | None = Field(default=None, ge=1)
     fail_next: int | None = Field(default=None, ge=0)
     fail_status: int | None = Field(default=None, ge=400, le=599)
+    fail_target: Literal["api", "token", "all"] | None = None
+    invalid_grant_status: Literal[400, 401] | None = None
+    refresh_answers_lost: int | None = Field(default=None, ge=0)
+    lost_answer_as: Literal["error", "drop"] | None = None
+    legacy_grants: bool | None = None
 
 
 class UserFilter(Body):

@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from .models import WebhookSubscription, iso, utcnow
+from .scopes import receives
 from .state import SANDBOX_STATE, SandboxState
 
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
@@ -76,7 +77,10 @@ class WebhookDispatcher:
         return [
             sub
             for sub in self.state.subscriptions.values()
-            if sub.state == "active" and event in sub.events and _in_scope(sub, host_uuid, org_uuid)
+            if sub.state == "active"
+            and event in sub.events
+            and _in_scope(sub, host_uuid, org_uuid)
+            and receives(sub.grant_scopes, event)
         ]
 
     async def dispatch(

@@ -14,9 +14,12 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.sandbox import SandboxServer
 
 REDIRECT_URI = "http://localhost:9999/oauth/callback"
+# Everything the service requests: a token without scopes has no API access.
+ALL_SCOPES = " ".join(NEEDED_SCOPES)
 START = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
 
@@ -75,11 +78,13 @@ class Sandbox:
         return await self.request(method, path_or_url, headers=headers, **kwargs)
 
     async def authorize(self, challenge: str | None = None, **params: str) -> str:
-        """Run /oauth/authorize and return the code from the redirect."""
+        """Run /oauth/authorize (for every scope the service needs unless `scope` is given) and
+        return the code from the redirect."""
         query = {
             "client_id": "sandbox-client",
             "response_type": "code",
             "redirect_uri": REDIRECT_URI,
+            "scope": ALL_SCOPES,
             **params,
         }
         if challenge is not None:
@@ -93,10 +98,12 @@ class Sandbox:
         headers = {"Authorization": auth or basic_auth()}
         return await self.request("POST", "/oauth/token", data=form, headers=headers)
 
-    async def connect(self, login_hint: str | None = None) -> dict[str, Any]:
+    async def connect(
+        self, login_hint: str | None = None, scope: str = ALL_SCOPES
+    ) -> dict[str, Any]:
         """Full OAuth round trip with PKCE; returns the token response body."""
         verifier, challenge = pkce_pair()
-        extra = {"login_hint": login_hint} if login_hint else {}
+        extra = {"login_hint": login_hint, "scope": scope} if login_hint else {"scope": scope}
         code = await self.authorize(challenge, **extra)
         form = {
             "grant_type": "authorization_code",

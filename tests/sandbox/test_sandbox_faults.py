@@ -87,6 +87,11 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "token_requests_per_minute": 8,
         "fail_next": 0,
         "fail_status": 500,
+        "fail_target": "api",
+        "invalid_grant_status": 400,
+        "refresh_answers_lost": 0,
+        "lost_answer_as": "error",
+        "legacy_grants": False,
     }
     assert expected == cleared
 
@@ -190,3 +195,64 @@ async def test_unknown_routes_answer_json(sandbox: Sandbox) -> None:
     tokens = await sandbox.connect()
     wrong_method = await sandbox.api(tokens["access_token"], "/users/me", "DELETE")
     assert (wrong_method.status, wrong_method.body["title"]) == (405, "Method Not Allowed")
+
+
+def refresh_form(refresh_token: str) -> dict[str, str]:
+    """A refresh_token grant."""
+    return {"grant_type": "refresh_token", "refresh_token": refresh_token}
+
+
+async def test_fail_next_can_target_the_token_endpoint(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    await sandbox.control("POST", "/faults", {"fail_next": 1, "fail_status": 503,
+                                               "fail_target": "token"})  # fmt: skip
+    assert (await sandbox.api(tokens["access_token"], "/users/me")).status == 200
+    failed = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    assert (failed.status, failed.body["error"]) == (503, "server_error")
+    # nothing was redeemed: the same refresh token still works
+    retried = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    assert retried.status == 200
+
+
+async def test_fail_next_all_hits_api_and_token(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    await sandbox.control("POST", "/faults", {"fail_next": 2, "fail_target": "all"})
+    api = await sandbox.api(tokens["access_token"], "/users/me")
+    token = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    assert (
+        api.status, token.status, (await sandbox.control("GET", "/faults"))["fail_next"]
+    ) == (500, 500, 0)  # fmt: skip
+
+
+async def test_invalid_grant_status_is_configurable(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    assert (await sandbox.token_request(refresh_form(tokens["refresh_token"]))).status == 200
+    reused = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    await sandbox.control("POST", "/faults", {"invalid_grant_status": 401})
+    reused_401 = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    expected = [(400, "invalid_grant"), (401, "invalid_grant")]
+    assert expected == [(r.status, r.body["error"]) for r in (reused, reused_401)]
+
+
+async def test_lost_refresh_answer_rotates_anyway(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    await sandbox.control("POST", "/faults", {"refresh_answers_lost": 1})
+    lost = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    again = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    expected = [(500, "server_error"), (400, "invalid_grant")]
+    assert expected == [(r.status, r.body["error"]) for r in (lost, again)]
+    assert (await sandbox.control("GET", "/stats"))["token_grants"]["refresh_token"] == 1
+
+
+async def test_lost_refresh_answer_as_dropped_connection(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    await sandbox.control("POST", "/faults", {"refresh_answers_lost": 1, "lost_answer_as": "drop"})
+    try:
+        reply = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    except aiohttp.ClientError as exc:
+        outcome = type(exc).__name__
+    else:
+        outcome = str(reply.status)
+    assert outcome == "ServerDisconnectedError"
+    again = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
+    assert (again.status, again.body["error"]) == (400, "invalid_grant")

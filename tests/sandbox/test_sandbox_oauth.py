@@ -26,6 +26,7 @@ async def test_round_trip_with_pkce(sandbox: Sandbox) -> None:
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "state": "xyz",
+        "scope": "users:read webhooks:write",
     }
     redirect = await sandbox.request("GET", "/oauth/authorize", params=query)
     location = URL(redirect.headers["Location"])
@@ -41,7 +42,8 @@ async def test_round_trip_with_pkce(sandbox: Sandbox) -> None:
         "expires_in", "owner", "organization",
     }  # fmt: skip
     assert expected_keys == set(body)
-    assert (body["token_type"], body["expires_in"], body["scope"]) == ("Bearer", 7200, "default")
+    expected = ("Bearer", 7200, "users:read webhooks:write")
+    assert expected == (body["token_type"], body["expires_in"], body["scope"])
     assert isinstance(body["created_at"], int)
     me = await sandbox.api(body["access_token"], "/users/me")
     assert (200, body["owner"], body["organization"]) == (
