@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+import yaml
 from sandbox_helpers import Receiver, Sandbox, at
 from test_sandbox_webhooks import INVITEE_EVENTS, Account, member_account
 
+from tests.helpers import shared_calendly_dir
+
 A, B, C = "a@example.com", "b@example.com", "c@example.com"
+SPEC = "openapi/calendly-api-v2.speakeasy-vendored.2023-04-11.yaml"
 
 
 async def team_type(sandbox: Sandbox, pooling: str, *hosts: str, **extra: Any) -> dict[str, Any]:
@@ -158,3 +163,27 @@ async def test_team_validation(sandbox: Sandbox) -> None:
         assert (reply.status, sorted(reply.body)) == (400, ["details", "error"]), body
     unknown = {"name": "X", "duration": 30, "pooling_type": "collective", "hosts": [C]}
     assert (await sandbox.request("POST", "/_sandbox/event_types", json=unknown)).status == 404
+
+
+async def test_team_types_and_events_follow_calendlys_schemas(sandbox: Sandbox) -> None:
+    folder = shared_calendly_dir()
+    if folder is None:
+        pytest.skip(
+            "Calendly reference material absent (CALENDLY_SHARED_DIR or ../shared/calendly)"
+        )
+    schemas = yaml.safe_load((folder / SPEC).read_text())["components"]["schemas"]
+    pooling = schemas["EventType"]["properties"]["pooling_type"]["enum"]
+    profile = schemas["Profile"]
+    membership = schemas["Event"]["properties"]["event_memberships"]["items"]
+    await member_account(sandbox, A)
+    await member_account(sandbox, B)
+    made = [await team_type(sandbox, kind, A, B) for kind in ("round_robin", "collective")]
+    events = [(await book(sandbox, t["uri"], at(60 * n)))["event"] for n, t in enumerate(made)]
+    for event_type in made:
+        assert event_type["pooling_type"] in pooling
+        assert set(profile["required"]) <= set(event_type["profile"])
+        assert event_type["profile"]["type"] in profile["properties"]["type"]["enum"]
+    for event in events:
+        for item in event["event_memberships"]:
+            assert set(membership["required"]) <= set(item)
+            assert item["user"].startswith(f"{sandbox.url}/users/")
