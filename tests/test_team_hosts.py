@@ -3,6 +3,7 @@ host, end to end: sandbox, service and worker over real HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from calendly_svc import queries
 from calendly_svc.domain import MOVED_REASON
 from tests.conftest import Api, Sandbox
 from tests.helpers import appointments, envelope, eventually, invitee_payload, post_webhook, settled
@@ -34,7 +36,7 @@ async def main_app() -> AsyncIterator[tuple[Receiver, str]]:
     await server.close()
 
 
-async def _service(start_service: Any, url: str, wait: float = 0.5) -> Api:
+async def _service(start_service: Any, url: str, wait: float = 0.5, **extra: Any) -> Api:
     """The service notifying the receiver, checking reschedule halves after `wait` seconds."""
     return await start_service(
         main_app_webhook_url=url,
@@ -44,6 +46,7 @@ async def _service(start_service: Any, url: str, wait: float = 0.5) -> Api:
         reschedule_half_wait_seconds=wait,
         retry_base_seconds=0.05,
         retry_max_seconds=0.2,
+        **extra,
     )
 
 
@@ -262,3 +265,102 @@ async def test_missing_created_half_is_read_and_a_late_one_changes_nothing(
         assert await conn.fetchval("SELECT count(*) FROM reschedule_waits") == 0
     finally:
         await conn.close()
+
+
+async def _old_host_only(api: Api, control: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    """pro@ (a plain member) connected as user 1 hosts a round robin booking; returns the
+    integration and the booking."""
+    await control.call("POST", "/_sandbox/users", {"email": PRO, "name": "Pro"})
+    integration = await api.connect(user=1, email=PRO)
+    robin = await _team_type(control, "round_robin", PRO, OWNER)
+    booking = await _book(control, robin["uri"], START)
+    await settled(api)
+    return integration, booking
+
+
+async def _waits(database_url: str) -> list[tuple[Any, ...]]:
+    """(attempts, moved, last_error) of every reschedule wait."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT attempts, moved_at IS NOT NULL, last_error FROM reschedule_waits"
+        )
+    finally:
+        await conn.close()
+    return [tuple(row) for row in rows]
+
+
+async def test_calendly_failures_are_retried_later(
+    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+) -> None:
+    _, url = main_app
+    api = await _service(start_service, url, calendly_max_retries=0)
+    _, booking = await _old_host_only(api, control)
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 2, "fail_status": 503})
+    await _reschedule(control, booking["invitees"][0]["uri"], LATER, host=OWNER)
+    await settled(api)
+
+    async def canceled() -> dict[str, Any] | None:
+        [item] = await appointments(api)
+        return item if item["status"] == "canceled" else None
+
+    old = await eventually(canceled, within=20)
+    assert old is not None
+    assert old["cancellation"]["reason"] == MOVED_REASON
+    assert await _waits(database_url) == [(3, True, None)]
+
+
+async def test_needs_reauth_stops_the_check(
+    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+) -> None:
+    _, url = main_app
+    api = await _service(start_service, url)
+    _, booking = await _old_host_only(api, control)
+    await _reschedule(control, booking["invitees"][0]["uri"], LATER, host=OWNER)
+    await settled(api)
+    await control.call("POST", "/_sandbox/oauth/expire_access_tokens", {})
+    await control.call("POST", "/_sandbox/oauth/revoke_refresh_tokens", {})
+
+    async def stopped() -> list[tuple[Any, ...]] | None:
+        waits = await _waits(database_url)
+        return waits if waits and waits[0][2] else None
+
+    first = await eventually(stopped, within=15)
+    await asyncio.sleep(1.5)  # several scheduler passes (every 0.2 s) while it needs reauth
+    _, status = await api.call("GET", "/status")
+    [appointment] = await appointments(api)
+    assert first is not None
+    assert status["status"] == "needs_reauth"
+    assert appointment["status"] == "confirmed"
+    assert await _waits(database_url) == first
+    assert (first[0][0], first[0][1], first[0][2].startswith("needs_reauth")) == (1, False, True)
+
+
+async def test_a_due_wait_is_claimed_once_and_finished_only_by_its_claim(
+    database_url: str,
+) -> None:
+    conn, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO integrations (user_id, calendly_user_uri, access_token_enc, "
+            "refresh_token_enc) VALUES (1, 'https://api.calendly.com/users/U', '\\x00', '\\x00')"
+        )
+        await queries.insert_reschedule_wait(conn, 1, "old", "new")
+        await queries.insert_reschedule_wait(conn, 1, "old", "new")
+        async with conn.transaction():
+            [mine] = await queries.claim_reschedule_waits(conn, 0, "first", 10, 60)
+            assert await queries.claim_reschedule_waits(other, 0, "second", 10, 60) == []
+        assert await queries.claim_reschedule_waits(other, 0, "second", 10, 60) == []
+        # a lease that ran out (here: of 0 s) lets another claim take the wait over
+        await conn.execute("UPDATE reschedule_waits SET retry_at = now() - interval '1 s'")
+        [taken] = await queries.claim_reschedule_waits(other, 0, "second", 10, 60)
+        late = await queries.finish_reschedule_wait(conn, mine, "first")
+        moved = await queries.mark_reschedule_moved(other, taken, "second")
+        await queries.end_reschedule_wait(conn, 1, "new")
+        kept = await queries.moved_invitees(conn, 1, ["old", "other"])
+        again = await queries.claim_reschedule_waits(conn, 0, "third", 10, 60)
+    finally:
+        await conn.close()
+        await other.close()
+    assert (mine.old_invitee_uri, mine.new_invitee_uri, mine.attempts) == ("old", "new", 1)
+    assert (taken.attempts, late, moved, kept, again) == (2, False, True, frozenset({"old"}), [])
