@@ -177,6 +177,13 @@ async def test_host_change_with_both_hosts_connected(
     assert _kinds(state, new["id"]) == ["appointment.created"]
 
 
+async def _waiting_gauge(api: Api) -> float:
+    """calendly_svc_queue_depth of the reschedule waits, from GET /metrics."""
+    text = await (await api.client.get("/metrics")).text()
+    prefix = 'calendly_svc_queue_depth{queue="reschedule_waits"} '
+    return float(next(line for line in text.splitlines() if line.startswith(prefix)).split()[-1])
+
+
 async def _arrived(state: Receiver, count: int) -> bool:
     """Whether the main app has received at least `count` notifications."""
     return len(state.received) >= count
@@ -196,6 +203,7 @@ async def test_host_change_with_only_the_old_host_connected(
     await settled(api)
     [waiting] = await appointments(api)
     reads_before = await control.count("GET", INVITEE_ROUTE)
+    depth_before = await _waiting_gauge(api)
 
     async def canceled() -> dict[str, Any] | None:
         [item] = await appointments(api)
@@ -203,7 +211,7 @@ async def test_host_change_with_only_the_old_host_connected(
 
     old = await eventually(canceled, within=20)
     assert old is not None
-    assert waiting["status"] == "confirmed"
+    assert (waiting["status"], depth_before, await _waiting_gauge(api)) == ("confirmed", 1, 0)
     assert await control.count("GET", INVITEE_ROUTE) > reads_before
     assert old["cancellation"]["reason"] == MOVED_REASON
     await eventually(lambda: _arrived(state, 2))
