@@ -173,6 +173,11 @@ async def test_host_change_with_both_hosts_connected(
     )
     assert (new["status"], new["start_time"]) == ("confirmed", "2030-02-05T15:00:00+00:00")
     assert new["calendly_invitee_uri"] == moved["new_invitee"]["uri"]
+    # the new host never saw the earlier invitee: its history names it, without times
+    assert (new["reschedule_count"], new["history"]) == (1, [{
+        "calendly_invitee_uri": booking["invitees"][0]["uri"], "calendly_event_uri": None,
+        "start_time": None, "end_time": None,
+    }])  # fmt: skip
     assert _kinds(state, old["id"]) == ["appointment.created", "appointment.canceled"]
     assert _kinds(state, new["id"]) == ["appointment.created"]
 
