@@ -19,6 +19,8 @@ from calendly_svc.queries import Conn
 from calendly_svc.views import appointment_view
 
 EPOCH = datetime.min.replace(tzinfo=UTC)
+# the cancellation reason of an appointment whose booking a reschedule gave to another host
+MOVED_REASON = "rescheduled to another host"
 
 
 class PayloadError(Exception):
@@ -150,6 +152,7 @@ class Projection:
     canceled: bool
     reschedule_count: int
     history: list[dict[str, Any]]
+    moved: bool = False
 
 
 def _age(invitee: Invitee | None, uri: str) -> tuple[datetime, str]:
@@ -173,17 +176,23 @@ def _slot(invitee: Invitee | None, uri: str) -> dict[str, Any]:
     }
 
 
-def project(invitees: Sequence[Invitee]) -> Projection:
+def project(invitees: Sequence[Invitee], moved: frozenset[str] = frozenset()) -> Projection:
     """The current invitee is the newest one no other invitee replaced.
 
     A reschedule counts once both halves are known (either half names the other); until then a
     rescheduled invitee whose successor is unknown stays current, and is not shown canceled.
+    An invitee in `moved` was rescheduled to another host: its chain ends there, canceled, and
+    a successor that shows up anyway is another host's booking, not shown.
     """
     present = {i.uri for i in invitees}
-    replaced = {i.old_invitee_uri for i in invitees if i.old_invitee_uri}
-    replaced |= {i.uri for i in invitees if i.new_invitee_uri in present}
-    moving = {i.uri for i in invitees if i.rescheduled or i.new_invitee_uri}
-    live = [i for i in invitees if i.uri not in replaced]
+    replaced = {
+        i.old_invitee_uri for i in invitees if i.old_invitee_uri and i.old_invitee_uri not in moved
+    }
+    replaced |= {i.uri for i in invitees if i.new_invitee_uri in present and i.uri not in moved}
+    moving = {
+        i.uri for i in invitees if (i.rescheduled or i.new_invitee_uri) and i.uri not in moved
+    }
+    live = [i for i in invitees if i.uri not in replaced and i.old_invitee_uri not in moved]
     current = max(live or invitees, key=lambda i: _age(i, i.uri))
     by_uri = {i.uri: i for i in invitees}
     earlier = sorted(replaced, key=lambda uri: _age(by_uri.get(uri), uri))
@@ -192,15 +201,17 @@ def project(invitees: Sequence[Invitee]) -> Projection:
         canceled=current.status == "canceled" and current.uri not in replaced | moving,
         reschedule_count=len(replaced),
         history=[_slot(by_uri.get(uri), uri) for uri in earlier],
+        moved=current.uri in moved,
     )
 
 
-def _cancellation(invitee: Invitee) -> dict[str, Any]:
-    """The cancellation block of a canceled appointment."""
+def _cancellation(invitee: Invitee, moved: bool = False) -> dict[str, Any]:
+    """The cancellation block of a canceled appointment (one that moved to another host says
+    so in `reason`; who canceled and when stay the canceled half's)."""
     given = invitee.cancellation or {}
     return {
         "canceled_by": given.get("canceled_by"),
-        "reason": given.get("reason"),
+        "reason": MOVED_REASON if moved else given.get("reason"),
         "canceler_type": given.get("canceler_type"),
         "canceled_at": given.get("created_at"),
     }
@@ -222,7 +233,7 @@ def _change(
         timezone=current.timezone,
         location=current.location,
         questions_and_answers=current.questions_and_answers,
-        cancellation=_cancellation(current) if projection.canceled else None,
+        cancellation=_cancellation(current, projection.moved) if projection.canceled else None,
         reschedule_count=projection.reschedule_count,
         history=projection.history,
         calendly_event_uri=current.event_uri,
@@ -331,6 +342,7 @@ async def apply_invitee(
     write = (await queries.upsert_invitees(conn, ctx.integration.id, [state]))[state.uri]
     if not write.written:
         return ApplyResult("ignored", "stale_state")
+    await _track_reschedule(conn, ctx.integration.id, state)
     if not write.found:
         return await _create(conn, ctx, state)
     return await _update(conn, ctx, state, write.found)
@@ -449,7 +461,7 @@ async def _update(
         for retired in await queries.mark_appointments_merged(conn, merged, target):
             await _notify(conn, ctx, _prior(locked, retired.id), retired)
     await queries.attach_invitees(conn, ctx.integration.id, state.uri, target, merged)
-    projection = project(await queries.chain_invitees(conn, target))
+    projection = await _project_chain(conn, ctx.integration.id, target)
     client_id, client_created = before.client_id, False
     if client_id is None and projection.current.uri == state.uri:
         client_id, client_created = await ensure_client(conn, ctx.integration, state)
@@ -458,6 +470,38 @@ async def _update(
     )
     await _notify(conn, ctx, before, after)
     return ApplyResult("processed", None, target, change_kind(before, after), client_created)
+
+
+async def _track_reschedule(conn: Conn, integration_id: int, state: queries.InviteeState) -> None:
+    """A canceled half waits for its created half (see reschedules.py); a created half ends
+    the wait for it."""
+    if state.rescheduled and state.new_invitee_uri:
+        await queries.insert_reschedule_wait(conn, integration_id, state.uri, state.new_invitee_uri)
+    if state.old_invitee_uri:
+        await queries.end_reschedule_wait(conn, integration_id, state.uri)
+
+
+async def _project_chain(conn: Conn, integration_id: int, appointment_id: int) -> Projection:
+    """The projection of an appointment's invitees, knowing which moved to another host."""
+    chain = await queries.chain_invitees(conn, appointment_id)
+    rescheduled = [i.uri for i in chain if i.new_invitee_uri]
+    moved = await queries.moved_invitees(conn, integration_id, rescheduled) if rescheduled else None
+    return project(chain, moved or frozenset())
+
+
+async def end_moved_booking(conn: Conn, ctx: ApplyContext, old_invitee_uri: str) -> ApplyResult:
+    """The booking of a rescheduled invitee went to another host: project its appointment
+    again (it ends canceled), under the apply lock the caller holds."""
+    found = await queries.appointment_by_invitee(conn, ctx.integration.id, old_invitee_uri)
+    if found is None:
+        return ApplyResult("ignored", "no_appointment")
+    [before] = await queries.lock_appointments(conn, [found.id])
+    projection = await _project_chain(conn, ctx.integration.id, before.id)
+    after = await queries.update_appointment(
+        conn, before.id, _change(projection, before.confirmation, before.client_id)
+    )
+    await _notify(conn, ctx, before, after)
+    return ApplyResult("processed", None, before.id, change_kind(before, after))
 
 
 def _prior(locked: list[queries.Appointment], appointment_id: int) -> queries.Appointment:

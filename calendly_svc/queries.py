@@ -775,6 +775,72 @@ async def appointment_by_invitee(
     )
 
 
+# --- reschedule waits (a canceled half waiting for its created half) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleWait:
+    """A claimed wait: the canceled half, the created half it names, the attempts so far."""
+
+    integration_id: int
+    old_invitee_uri: str
+    new_invitee_uri: str
+    attempts: int
+
+
+async def insert_reschedule_wait(
+    conn: Conn, integration_id: int, old_uri: str, new_uri: str
+) -> None:
+    """Start waiting for new_uri's created half, unless it is stored already."""
+    await conn.execute(_sql("insert_reschedule_wait"), integration_id, old_uri, new_uri)
+
+
+async def end_reschedule_wait(conn: Conn, integration_id: int, new_uri: str) -> None:
+    """The created half is applied: stop waiting for it."""
+    await conn.execute(_sql("end_reschedule_wait"), integration_id, new_uri)
+
+
+async def claim_reschedule_waits(
+    conn: Conn, wait_seconds: float, claim: str, limit: int, lease_seconds: float
+) -> list[RescheduleWait]:
+    """Lease the waits that are due (SKIP LOCKED: replicas take different ones)."""
+    return await _fetch_all(
+        conn, RescheduleWait, "claim_reschedule_waits", wait_seconds, claim, limit, lease_seconds
+    )
+
+
+async def retry_reschedule_wait(
+    conn: Conn, wait: RescheduleWait, claim: str, delay: float, error: str
+) -> None:
+    """Hand a wait back to be tried again after `delay` seconds."""
+    await conn.execute(
+        _sql("retry_reschedule_wait"), wait.integration_id, wait.old_invitee_uri, claim, delay,
+        error,
+    )  # fmt: skip
+
+
+async def finish_reschedule_wait(conn: Conn, wait: RescheduleWait, claim: str) -> bool:
+    """Delete a wait this claim still holds; False when the lease was lost or it ended."""
+    found = await conn.fetchval(
+        _sql("finish_reschedule_wait"), wait.integration_id, wait.old_invitee_uri, claim
+    )
+    return found is not None
+
+
+async def mark_reschedule_moved(conn: Conn, wait: RescheduleWait, claim: str) -> bool:
+    """Record that the booking went to another host; False when the claim was lost."""
+    found = await conn.fetchval(
+        _sql("mark_reschedule_moved"), wait.integration_id, wait.old_invitee_uri, claim
+    )
+    return found is not None
+
+
+async def moved_invitees(conn: Conn, integration_id: int, uris: list[str]) -> frozenset[str]:
+    """Which of these invitees were rescheduled to another host."""
+    rows = await conn.fetch(_sql("moved_invitees"), integration_id, uris)
+    return frozenset(row["old_invitee_uri"] for row in rows)
+
+
 async def upsert_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
     """Create clients or fill their missing fields (distinct emails)."""
     return await _fetch_all(conn, ClientWrite, "upsert_clients", *_columns(items))

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=25, ge=1)
     outbox_timeout_seconds: float = Field(default=10.0, gt=0)
     calendly_scopes: CommaList = Field(default_factory=lambda: list(NEEDED_SCOPES))
+    reschedule_half_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod

@@ -360,12 +360,14 @@ def sync_queue(deps: Deps) -> Queue:
 
 def standard_worker(deps: Deps) -> Worker:
     """The worker every replica runs: inbox, outbox, syncs and the periodic scheduler."""
+    from calendly_svc.reschedules import check_reschedule_waits
     from calendly_svc.retention import purge_expired
     from calendly_svc.sync import enqueue_due
 
     async def schedule() -> int:
         queued = await enqueue_due(deps)
         await purge_expired(deps)
+        await check_reschedule_waits(deps)
         return queued
 
     queues = [inbox_queue(deps), outbox_queue(deps), sync_queue(deps)]

@@ -10,7 +10,10 @@ SELECT 'outbox', count(*)::bigint, extract(epoch FROM now() - min(created_at))::
 FROM outbox WHERE status IN ('pending', 'processing')
 UNION ALL
 SELECT 'sync_jobs', count(*)::bigint, extract(epoch FROM now() - min(created_at))::float8
-FROM sync_jobs WHERE status IN ('queued', 'running');
+FROM sync_jobs WHERE status IN ('queued', 'running')
+UNION ALL
+SELECT 'reschedule_waits', count(*)::bigint, extract(epoch FROM now() - min(waiting_since))::float8
+FROM reschedule_waits WHERE moved_at IS NULL;
 
 -- name: integrations_by_status
 SELECT status, count(*)::bigint AS n FROM integrations GROUP BY status;

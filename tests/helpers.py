@@ -198,12 +198,3 @@ async def store_deliveries(conn: asyncpg.Connection, count: int) -> None:
         for n in range(count)
     ]
     await queries.insert_webhook_events(conn, events, [0] * count)
-
-
-def shared_calendly_dir() -> Path | None:
-    """Calendly reference material: $CALENDLY_SHARED_DIR, else ../shared/calendly beside the
-    repository; None when that folder is absent."""
-    configured = os.environ.get("CALENDLY_SHARED_DIR")
-    root = Path(__file__).resolve().parents[1]
-    path = Path(configured) if configured else root / ".." / "shared" / "calendly"
-    return path if path.is_dir() else None

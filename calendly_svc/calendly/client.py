@@ -254,6 +254,18 @@ class CalendlyClient:
                   "sort": "start_time:asc"}  # fmt: skip
         return self.paginate(source, "/scheduled_events", params)
 
+    async def get_invitee(self, source: TokenSource, uri: str) -> dict[str, Any]:
+        """One invitee by its URI (GET /scheduled_events/{uuid}/invitees/{uuid})."""
+        body = await self.request(source, "GET", uri)
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    async def get_event(self, source: TokenSource, uri: str) -> dict[str, Any]:
+        """One scheduled event by its URI (GET /scheduled_events/{uuid})."""
+        body = await self.request(source, "GET", uri)
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
     def invitees(self, source: TokenSource, event_uri: str) -> AsyncIterator[dict[str, Any]]:
         """Every invitee (active and canceled) of one event."""
         return self.paginate(source, f"{event_uri}/invitees", {})

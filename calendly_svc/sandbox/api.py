@@ -127,7 +127,9 @@ def _membership_filter(
 
 
 async def list_event_types(request: web.Request) -> web.StreamResponse:
-    """GET /event_types?user=|organization=&active&sort (deleted ones are not listed)."""
+    """GET /event_types?user=|organization=&active&sort (deleted ones are not listed); a
+    user's listing holds the team types they host too (Calendly: "personal, team, and
+    organization event types associated with the user")."""
     state, me = request.app[SANDBOX_STATE], caller(request)
     owners = _event_type_owners(state, me, request.query)
     active = parse_bool(request.query, "active")
@@ -135,7 +137,7 @@ async def list_event_types(request: web.Request) -> web.StreamResponse:
     items = [
         et
         for et in state.event_types.values()
-        if et.owner_uuid in owners
+        if not owners.isdisjoint(et.hosts)
         and et.deleted_at is None
         and (active is None or et.active == active)
     ]

@@ -60,8 +60,8 @@ def parse_direction(query: Mapping[str, str], field: str) -> bool:
 
 
 def can_read_event(state: SandboxState, me: User, event: ScheduledEvent) -> bool:
-    """The host and admins/owners of the event's organization may read it."""
-    return event.host_uuid == me.uuid or state.is_admin(me.uuid, event.org_uuid)
+    """Its hosts (event_memberships) and the organization's admins/owners may read it."""
+    return me.uuid in event.members or state.is_admin(me.uuid, event.org_uuid)
 
 
 def _event_scope(

@@ -24,12 +24,30 @@ def _bad(message: str) -> ControlError:
     return ControlError(400, message)
 
 
+def pick_host(state: SandboxState, event_type: EventType, email: str | None) -> str:
+    """The host a booking goes to: the one asked for (round robin), else the first host."""
+    if email is None:
+        return event_type.hosts[0]
+    if event_type.pooling_type == "collective":
+        raise _bad("a collective event is hosted by every host; leave out host")
+    user = state.find_user(email)
+    if user is None or user.uuid not in event_type.hosts:
+        raise _bad(f"{email} is not a host of this event type")
+    return user.uuid
+
+
 def _new_event(
-    state: SandboxState, event_type: EventType, start: datetime, now: datetime
+    state: SandboxState,
+    event_type: EventType,
+    start: datetime,
+    now: datetime,
+    host_uuid: str | None = None,
 ) -> ScheduledEvent:
-    """A fresh scheduled event of event_type hosted by its owner (not yet stored)."""
-    host = state.users[event_type.owner_uuid]
+    """A fresh scheduled event of event_type (not yet stored): hosted by its owner, by the
+    chosen host (round robin) or by every host (collective)."""
+    host = state.users[host_uuid or event_type.hosts[0]]
     end = start + timedelta(minutes=event_type.duration)
+    members = event_type.hosts if event_type.pooling_type == "collective" else ()
     return ScheduledEvent(
         new_id(),
         event_type.uuid,
@@ -41,6 +59,7 @@ def _new_event(
         event_type.invitee_limit,
         now,
         now,
+        member_uuids=members,
     )
 
 
@@ -76,14 +95,18 @@ def active_count(state: SandboxState, event: ScheduledEvent) -> int:
 
 
 def _slot_event(
-    state: SandboxState, event_type: EventType, start: datetime, now: datetime
+    state: SandboxState,
+    event_type: EventType,
+    start: datetime,
+    now: datetime,
+    host_uuid: str | None = None,
 ) -> ScheduledEvent:
     """The event a booking lands in: an open group slot at that time, else a new event."""
     if event_type.kind == "group":
         existing = state.group_slots.get((start, event_type.uuid))
         if existing is not None:
             return state.events[existing]
-    return _new_event(state, event_type, start, now)
+    return _new_event(state, event_type, start, now, host_uuid)
 
 
 def _attach(state: SandboxState, event: ScheduledEvent, invitees: list[Invitee]) -> None:
@@ -98,15 +121,21 @@ def _attach(state: SandboxState, event: ScheduledEvent, invitees: list[Invitee])
 
 
 def book(
-    state: SandboxState, event_type: EventType, start: datetime, specs: list[InviteeSpec]
+    state: SandboxState,
+    event_type: EventType,
+    start: datetime,
+    specs: list[InviteeSpec],
+    host: str | None = None,
 ) -> tuple[ScheduledEvent, list[Invitee]]:
-    """Book invitees into event_type at start (group event types share one event per slot)."""
+    """Book invitees into event_type at start (group event types share one event per slot);
+    `host` (an e-mail) picks a round robin type's host."""
     if event_type.deleted_at is not None or not event_type.active:
         raise _bad("event type is inactive or deleted")
     if event_type.kind == "solo" and len(specs) != 1:
         raise _bad("solo event types take exactly one invitee; create a kind=group event type")
+    host_uuid = pick_host(state, event_type, host)
     now = utcnow()
-    event = _slot_event(state, event_type, start, now)
+    event = _slot_event(state, event_type, start, now, host_uuid)
     if active_count(state, event) + len(specs) > event.invitee_limit:
         raise _bad(f"the event is full (limit {event.invitee_limit})")
     invitees = [_invitee_from_spec(spec, event.uuid, now) for spec in specs]
@@ -155,13 +184,18 @@ def cancel(
     return event
 
 
-def reschedule(state: SandboxState, old: Invitee, start: datetime) -> Invitee:
-    """Move an invitee to a new event at start: new invitee linked both ways, old canceled."""
+def reschedule(
+    state: SandboxState, old: Invitee, start: datetime, host: str | None = None
+) -> Invitee:
+    """Move an invitee to a new event at start: new invitee linked both ways, old canceled.
+    The new event keeps the old one's host unless `host` (round robin) names another."""
     if old.status != "active":
         raise _bad("only active invitees can be rescheduled")
-    event_type = state.event_types[state.events[old.event_uuid].event_type_uuid]
+    previous = state.events[old.event_uuid]
+    event_type = state.event_types[previous.event_type_uuid]
+    host_uuid = pick_host(state, event_type, host) if host else previous.host_uuid
     now = utcnow()
-    event = _slot_event(state, event_type, start, now)
+    event = _slot_event(state, event_type, start, now, host_uuid)
     if event.uuid == old.event_uuid:
         raise _bad("the new start time is the invitee's current slot")
     if active_count(state, event) + 1 > event.invitee_limit:

@@ -64,17 +64,32 @@ async def list_users(request: web.Request) -> web.StreamResponse:
 
 
 async def emit_event_type(state: SandboxState, event: str, event_type: EventType) -> list[Any]:
-    """Deliver an event_type.* webhook for event_type's owner."""
+    """Deliver an event_type.* webhook for event_type's owner (a team's: for every host)."""
     owner = state.users[event_type.owner_uuid]
     payload = event_type_json(state, event_type)
-    return await deliver(state, event, payload, owner.uuid, owner.org_uuid)
+    return await deliver(state, event, payload, event_type.hosts, owner.org_uuid)
+
+
+def team_hosts(state: SandboxState, body: NewEventType) -> list[User]:
+    """The hosts of a team event type (empty for a user's own), all of one organization."""
+    if (body.pooling_type is None) != (not body.hosts):
+        raise ControlError(400, "a team event type needs both pooling_type and hosts")
+    if body.pooling_type is not None and body.user is not None:
+        raise ControlError(400, "a team event type has hosts, not a user")
+    hosts = [find_user(state, email) for email in body.hosts]
+    if len({host.org_uuid for host in hosts}) > 1:
+        raise ControlError(400, "every host must belong to the same organization")
+    return hosts
 
 
 async def create_event_type(request: web.Request) -> web.StreamResponse:
-    """POST /_sandbox/event_types."""
+    """POST /_sandbox/event_types: a user's own, or a team's (round robin or collective)."""
     state = request.app[SANDBOX_STATE]
     body = await read_body(request, NewEventType)
-    owner = find_user(state, body.user)
+    hosts = team_hosts(state, body)
+    if not hosts and body.user is None:
+        raise ControlError(400, "user is required (or pooling_type and hosts)")
+    owner = hosts[0] if hosts else find_user(state, str(body.user))
     event_type = state.add_event_type(
         owner,
         body.name,
@@ -84,6 +99,9 @@ async def create_event_type(request: web.Request) -> web.StreamResponse:
         slug=body.slug,
         active=body.active,
     )
+    if body.pooling_type is not None:
+        team = body.team_name or f"{body.name} Team"
+        state.make_team_type(event_type, body.pooling_type, hosts, team)
     deliveries = (
         await emit_event_type(state, "event_type.created", event_type) if body.deliver else []
     )

@@ -43,7 +43,7 @@ async def emit_invitee(state: SandboxState, event: str, invitee: Invitee) -> lis
     """Deliver an invitee.* / invitee_no_show.* webhook about invitee."""
     scheduled = state.events[invitee.event_uuid]
     payload = invitee_payload(state, invitee)
-    return await deliver(state, event, payload, scheduled.host_uuid, scheduled.org_uuid)
+    return await deliver(state, event, payload, scheduled.members, scheduled.org_uuid)
 
 
 async def emit_all(state: SandboxState, event: str, invitees: list[Invitee]) -> list[Any]:
@@ -59,7 +59,7 @@ async def create_booking(request: web.Request) -> web.StreamResponse:
     state = request.app[SANDBOX_STATE]
     body = await read_body(request, NewBooking)
     event_type = find_event_type(state, body.event_type)
-    event, invitees = book(state, event_type, body.start_time, body.invitees)
+    event, invitees = book(state, event_type, body.start_time, body.invitees, body.host)
     deliveries = await emit_all(state, "invitee.created", invitees) if body.deliver else []
     return web.json_response(
         {
@@ -105,10 +105,12 @@ async def reschedule_invitee(request: web.Request) -> web.StreamResponse:
     state = request.app[SANDBOX_STATE]
     body = await read_body(request, RescheduleInvitee)
     old = find_invitee(state, body.invitee)
-    new = reschedule(state, old, body.start_time)
+    new = reschedule(state, old, body.start_time, body.host)
     deliveries: list[Any] = []
     if body.deliver:
-        # Calendly's order is undocumented; the sandbox sends the canceled half first.
+        # Calendly's order is undocumented; the sandbox sends the canceled half first. Each
+        # half goes to its own event's hosts: after a host change, the old host gets only the
+        # canceled half and the new host only the created half.
         deliveries += await emit_invitee(state, "invitee.canceled", old)
         deliveries += await emit_invitee(state, "invitee.created", new)
     return web.json_response(

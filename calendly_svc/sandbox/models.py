@@ -84,7 +84,7 @@ class Membership:
 
 @dataclass(slots=True)
 class EventType:
-    """A bookable event type owned by one user."""
+    """A bookable event type owned by one user, or a team's (round robin or collective)."""
 
     uuid: str
     owner_uuid: str
@@ -97,6 +97,15 @@ class EventType:
     updated_at: datetime
     active: bool = True
     deleted_at: datetime | None = None
+    # team event types: how hosts are pooled, the hosts (owner_uuid is the first) and the team
+    pooling_type: str | None = None
+    host_uuids: tuple[str, ...] = ()
+    team_name: str | None = None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Users who may host its events: the team's hosts, else the owner."""
+        return self.host_uuids or (self.owner_uuid,)
 
 
 @dataclass(slots=True)
@@ -126,6 +135,13 @@ class ScheduledEvent:
     status: str = "active"
     invitee_uuids: list[str] = field(default_factory=list)
     cancellation: Cancellation | None = None
+    # every host of the event (event_memberships); empty means host_uuid alone
+    member_uuids: tuple[str, ...] = ()
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Users in event_memberships: the host first."""
+        return self.member_uuids or (self.host_uuid,)
 
     @property
     def key(self) -> EventKey:

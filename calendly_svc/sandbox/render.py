@@ -15,7 +15,7 @@ from .models import (
     WebhookSubscription,
     iso,
 )
-from .state import SandboxState
+from .state import SandboxState, slugify
 
 Json = dict[str, Any]
 
@@ -69,21 +69,37 @@ def kind_description(kind: str, pooling_type: str | None) -> str:
     return "Group" if kind == "group" else "One-on-One"
 
 
+def profile_json(state: SandboxState, event_type: EventType) -> Json:
+    """The event type's profile: its owner's, or its team's (owned by the organization)."""
+    owner = state.users[event_type.owner_uuid]
+    if event_type.pooling_type is None:
+        return {"type": "User", "name": owner.name, "owner": state.uri("users", owner.uuid)}
+    # a team profile's owner URI is not documented; the sandbox names the team's organization
+    team_owner = state.uri("organizations", owner.org_uuid)
+    return {"type": "Team", "name": event_type.team_name, "owner": team_owner}
+
+
+def _scheduling_page(state: SandboxState, event_type: EventType) -> str:
+    """The public booking page of the owner, or of the team."""
+    if event_type.team_name is not None:
+        return f"{state.base_url}/team/{slugify(event_type.team_name)}/{event_type.slug}"
+    return f"{state.base_url}/{state.users[event_type.owner_uuid].slug}/{event_type.slug}"
+
+
 def event_type_json(state: SandboxState, event_type: EventType) -> Json:
     """An EventType resource."""
-    owner = state.users[event_type.owner_uuid]
     return {
         "uri": state.uri("event_types", event_type.uuid),
         "name": event_type.name,
         "active": event_type.active,
         "booking_method": "instant",
         "slug": event_type.slug,
-        "scheduling_url": f"{state.base_url}/{owner.slug}/{event_type.slug}",
+        "scheduling_url": _scheduling_page(state, event_type),
         "duration": event_type.duration,
         "duration_options": None,
         "kind": event_type.kind,
-        "kind_description": kind_description(event_type.kind, None),
-        "pooling_type": None,
+        "kind_description": kind_description(event_type.kind, event_type.pooling_type),
+        "pooling_type": event_type.pooling_type,
         "type": "StandardEventType",
         "color": "#8247f5",
         "created_at": iso(event_type.created_at),
@@ -91,7 +107,7 @@ def event_type_json(state: SandboxState, event_type: EventType) -> Json:
         "internal_note": None,
         "description_plain": None,
         "description_html": None,
-        "profile": {"type": "User", "name": owner.name, "owner": state.uri("users", owner.uuid)},
+        "profile": profile_json(state, event_type),
         "secret": False,
         "deleted_at": iso(event_type.deleted_at) if event_type.deleted_at else None,
         "admin_managed": False,
@@ -119,9 +135,14 @@ def invitees_counter(state: SandboxState, event: ScheduledEvent) -> Json:
     return {"total": len(event.invitee_uuids), "active": active, "limit": event.invitee_limit}
 
 
+def membership_of_event(state: SandboxState, user_uuid: str) -> Json:
+    """One entry of an event's event_memberships."""
+    user = state.users[user_uuid]
+    return {"user": state.uri("users", user.uuid), "user_email": user.email, "user_name": user.name}
+
+
 def event_json(state: SandboxState, event: ScheduledEvent) -> Json:
     """A scheduled Event resource (cancellation only when canceled)."""
-    host = state.users[event.host_uuid]
     body: Json = {
         "uri": state.uri("scheduled_events", event.uuid),
         "name": event.name,
@@ -135,13 +156,7 @@ def event_json(state: SandboxState, event: ScheduledEvent) -> Json:
         "invitees_counter": invitees_counter(state, event),
         "created_at": iso(event.created_at),
         "updated_at": iso(event.updated_at),
-        "event_memberships": [
-            {
-                "user": state.uri("users", host.uuid),
-                "user_email": host.email,
-                "user_name": host.name,
-            }
-        ],
+        "event_memberships": [membership_of_event(state, uuid) for uuid in event.members],
         "event_guests": [],
         "calendar_event": None,
     }

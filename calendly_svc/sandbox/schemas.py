@@ -47,15 +47,18 @@ class NewUser(Body):
 
 
 class NewEventType(Delivering):
-    """POST /_sandbox/event_types."""
+    """POST /_sandbox/event_types (a team's with pooling_type and hosts; user then optional)."""
 
-    user: str
+    user: str | None = None
     name: str = Field(min_length=1)
     duration: int = Field(gt=0, le=1440)
     active: bool = True
     kind: Literal["solo", "group"] = "solo"
     invitee_limit: int | None = Field(default=None, ge=1, le=1000)
     slug: str | None = None
+    pooling_type: Literal["round_robin", "collective"] | None = None
+    hosts: list[Email] = Field(default_factory=list, max_length=50)
+    team_name: str | None = Field(default=None, min_length=1)
 
 
 class EventTypePatch(Delivering):
@@ -93,6 +96,8 @@ class NewBooking(Delivering):
     event_type: str
     start_time: UtcDatetime
     invitees: list[InviteeSpec] = Field(min_length=1)
+    # round robin: which host gets the booking (default: the first host)
+    host: Email | None = None
 
 
 class BulkBooking(Body):
@@ -119,9 +124,10 @@ class CancelInvitee(InviteeRef):
 
 
 class RescheduleInvitee(InviteeRef):
-    """POST /_sandbox/invitees/reschedule."""
+    """POST /_sandbox/invitees/reschedule (round robin: `host` moves it to another host)."""
 
     start_time: UtcDatetime
+    host: Email | None = None
 
 
 class FaultsPatch(Body):

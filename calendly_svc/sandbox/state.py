@@ -202,6 +202,14 @@ class SandboxState:
         self.event_types[event_type.uuid] = event_type
         return event_type
 
+    def make_team_type(
+        self, event_type: EventType, pooling_type: str, hosts: list[User], team_name: str
+    ) -> None:
+        """Turn a new event type into a team's: the first host owns it, all of them host it."""
+        event_type.pooling_type, event_type.team_name = pooling_type, team_name
+        event_type.owner_uuid = hosts[0].uuid
+        event_type.host_uuids = tuple(dict.fromkeys(host.uuid for host in hosts))
+
     def find_event_type(self, ref: str) -> EventType | None:
         """An event type by URI."""
         uuid = uri_id(ref, "event_types")
@@ -220,7 +228,8 @@ class SandboxState:
     def add_event(self, event: ScheduledEvent) -> None:
         """Store a scheduled event and insert it into the start-time indexes."""
         self.events[event.uuid] = event
-        insort(self.events_by_host.setdefault(event.host_uuid, []), event.key)
+        for member in event.members:
+            insort(self.events_by_host.setdefault(member, []), event.key)
         insort(self.events_by_org.setdefault(event.org_uuid, []), event.key)
 
     def add_events_bulk(self, events: list[ScheduledEvent]) -> None:
@@ -229,9 +238,10 @@ class SandboxState:
         orgs: set[str] = set()
         for event in events:
             self.events[event.uuid] = event
-            self.events_by_host.setdefault(event.host_uuid, []).append(event.key)
+            for member in event.members:
+                self.events_by_host.setdefault(member, []).append(event.key)
+                hosts.add(member)
             self.events_by_org.setdefault(event.org_uuid, []).append(event.key)
-            hosts.add(event.host_uuid)
             orgs.add(event.org_uuid)
         for host in hosts:
             self.events_by_host[host].sort()

@@ -72,23 +72,25 @@ class WebhookDispatcher:
         self.session = session
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def matching(self, event: str, host_uuid: str, org_uuid: str) -> list[WebhookSubscription]:
-        """Active subscriptions for event whose scope covers the host / organization."""
+    def matching(
+        self, event: str, hosts: tuple[str, ...], org_uuid: str
+    ) -> list[WebhookSubscription]:
+        """Active subscriptions for event whose scope covers a host / the organization."""
         return [
             sub
             for sub in self.state.subscriptions.values()
             if sub.state == "active"
             and event in sub.events
-            and _in_scope(sub, host_uuid, org_uuid)
+            and _in_scope(sub, hosts, org_uuid)
             and receives(sub.grant_scopes, event)
         ]
 
     async def dispatch(
-        self, event: str, payload: dict[str, Any], host_uuid: str, org_uuid: str
+        self, event: str, payload: dict[str, Any], hosts: tuple[str, ...], org_uuid: str
     ) -> list[Delivery]:
-        """Deliver one event to every matching subscription concurrently."""
+        """Deliver one event to every matching subscription concurrently (once each)."""
         note = Notification(event, iso(utcnow()), payload)
-        subs = self.matching(event, host_uuid, org_uuid)
+        subs = self.matching(event, hosts, org_uuid)
         return list(await asyncio.gather(*(self._first_attempt(sub, note) for sub in subs)))
 
     async def _first_attempt(self, sub: WebhookSubscription, note: Notification) -> Delivery:
@@ -159,12 +161,12 @@ class WebhookDispatcher:
         self.tasks.clear()
 
 
-def _in_scope(sub: WebhookSubscription, host_uuid: str, org_uuid: str) -> bool:
-    """Organization scope covers its org; user scope covers its user (the host)."""
+def _in_scope(sub: WebhookSubscription, hosts: tuple[str, ...], org_uuid: str) -> bool:
+    """Organization scope covers its org; user scope covers its user (any host of the event)."""
     if sub.scope == "organization":
         return sub.org_uuid == org_uuid
     if sub.scope == "user":
-        return sub.user_uuid == host_uuid
+        return sub.user_uuid in hosts
     return False
 
 
@@ -179,12 +181,16 @@ def _envelope(state: SandboxState, sub: WebhookSubscription, note: Notification)
 
 
 async def deliver(
-    state: SandboxState, event: str, payload: dict[str, Any], host_uuid: str, org_uuid: str
+    state: SandboxState,
+    event: str,
+    payload: dict[str, Any],
+    hosts: tuple[str, ...],
+    org_uuid: str,
 ) -> list[dict[str, Any]]:
     """Dispatch through the running dispatcher; no-op (empty list) when none is running."""
     if state.dispatcher is None:
         return []
-    deliveries = await state.dispatcher.dispatch(event, payload, host_uuid, org_uuid)
+    deliveries = await state.dispatcher.dispatch(event, payload, hosts, org_uuid)
     return [delivery.to_json() for delivery in deliveries]
 
 

@@ -1,0 +1,1 @@
+DROP TABLE reschedule_waits;
