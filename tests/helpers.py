@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -17,6 +19,15 @@ from calendly_svc.signatures import signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 
 T = TypeVar("T")
+
+
+def shared_calendly_dir() -> Path | None:
+    """The shared Calendly reference folder: $CALENDLY_SHARED_DIR, else ../shared/calendly
+    beside the repository; None when it is absent."""
+    configured = os.environ.get("CALENDLY_SHARED_DIR")
+    root = Path(__file__).resolve().parents[1]
+    folder = Path(configured) if configured else root / ".." / "shared" / "calendly"
+    return folder if folder.is_dir() else None
 
 
 def envelope(event: str, payload: dict[str, Any], created_at: str | None = None) -> dict[str, Any]:
