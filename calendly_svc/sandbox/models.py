@@ -225,3 +225,5 @@ class Faults:
     latency_ms: int = 0
     fail_next: int = 0
     fail_status: int = 500
+    # page tokens older than this get a 400 naming page_token (None: they never expire)
+    page_token_ttl_seconds: float | None = None

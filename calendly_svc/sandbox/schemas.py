@@ -133,6 +133,7 @@ class FaultsPatch(Body):
     token_requests_per_minute: int | None = Field(default=None, ge=1)
     fail_next: int | None = Field(default=None, ge=0)
     fail_status: int | None = Field(default=None, ge=400, le=599)
+    page_token_ttl_seconds: float | None = Field(default=None, ge=0, le=86_400)
 
 
 class UserFilter(Body):

@@ -87,6 +87,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "token_requests_per_minute": 8,
         "fail_next": 0,
         "fail_status": 500,
+        "page_token_ttl_seconds": None,
     }
     assert expected == cleared
 
@@ -190,3 +191,36 @@ async def test_unknown_routes_answer_json(sandbox: Sandbox) -> None:
     tokens = await sandbox.connect()
     wrong_method = await sandbox.api(tokens["access_token"], "/users/me", "DELETE")
     assert (wrong_method.status, wrong_method.body["title"]) == (405, "Method Not Allowed")
+
+
+EXPIRED = {
+    "title": "Invalid Argument",
+    "message": "The supplied parameters are invalid.",
+    "details": [{"parameter": "page_token", "message": "has expired"}],
+}
+
+
+async def test_page_tokens_expire_after_the_ttl(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    token, owner, org = tokens["access_token"], tokens["owner"], tokens["organization"]
+    event_type = await sandbox.default_event_type()
+    for minutes in (0, 60, 120):
+        await sandbox.book(event_type, at(minutes), deliver=False)
+    await sandbox.add_user("second@example.com")
+    faults = await sandbox.control("POST", "/faults", {"page_token_ttl_seconds": 0.5})
+    events = await sandbox.api(token, "/scheduled_events", params={"user": owner, "count": "1"})
+    members = await sandbox.api(
+        token, "/organization_memberships", params={"organization": org, "count": "1"}
+    )
+    fresh = await sandbox.api(token, events.body["pagination"]["next_page"])
+    await asyncio.sleep(0.6)
+    stale_events = await sandbox.api(token, fresh.body["pagination"]["next_page"])
+    stale_members = await sandbox.api(token, members.body["pagination"]["next_page"])
+    first_again = await sandbox.api(token, "/scheduled_events", params={"user": owner})
+    cleared = await sandbox.control("DELETE", "/faults")
+    after = await sandbox.api(token, fresh.body["pagination"]["next_page"])
+    assert faults["page_token_ttl_seconds"] == 0.5
+    assert (fresh.status, first_again.status, len(first_again.body["collection"])) == (200, 200, 3)
+    assert (stale_events.status, stale_events.body) == (400, EXPIRED)
+    assert (stale_members.status, stale_members.body) == (400, EXPIRED)
+    assert (cleared["page_token_ttl_seconds"], after.status) == (None, 200)
