@@ -215,6 +215,31 @@ class WebhookSubscription:
 
 
 @dataclass(slots=True)
+class RoutingForm:
+    """A published routing form of one organization; questions grow as answers name them."""
+
+    uuid: str
+    org_uuid: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    questions: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RoutingFormSubmission:
+    """One submitted routing form; submitter is the invitee it led to (or None)."""
+
+    uuid: str
+    form_uuid: str
+    questions_and_answers: list[dict[str, object]]
+    tracking: dict[str, str | None]
+    result: dict[str, object]
+    submitter_uuid: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
 class Faults:
     """Injected faults and adjustable rate limits."""
 
