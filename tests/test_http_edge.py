@@ -35,6 +35,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0009_webhook_events_statistics",
         "0010_outbox_claim_indexes",
         "0011_apply_tables_statistics",
+        "0014_routing_form_organization",
     ]
 
 
