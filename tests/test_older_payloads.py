@@ -85,18 +85,34 @@ async def test_old_shape_from_the_2022_sample(api: Api, control: Sandbox) -> Non
 async def test_old_shape_in_a_batched_run(start_service: Any, control: Sandbox) -> None:
     api = await start_service(worker_batch_size=50)
     public_id = await _connect_then_pause(api)
-    first = await _old_shape(control, "2030-03-05T09:00:00Z", "one@example.com")
-    second = await _old_shape(control, "2030-03-06T09:00:00Z", "two@example.com")
+    _, integration = await api.call("GET", "/integration")
+    group = await control.call(
+        "POST",
+        "/_sandbox/event_types",
+        {"user": integration["calendly_user_uri"], "name": "Workshop", "duration": 60,
+         "kind": "group", "invitee_limit": 5, "deliver": False},
+    )  # fmt: skip
+    solo = await _old_shape(control, "2030-03-05T09:00:00Z", "one@example.com")
+    people = [{"name": f"P{n}", "email": f"p{n}@example.com"} for n in range(2)]
+    booking = await book(
+        control, group["resource"]["uri"], "2030-03-06T09:00:00Z", *people, deliver=False
+    )
+    shared = [await invitee_payload(control, i["uri"]) for i in booking["invitees"]]
+    for payload in shared:
+        del payload["scheduled_event"]
     await _fresh_stats(control)
-    for payload in (first, second):
+    for payload in (solo, *shared):
         await post_webhook(api, public_id, envelope("invitee.created", payload))
     await _drain_with_one_worker(api)
     times = sorted((a["start_time"], a["end_time"]) for a in await appointments(api))
     assert times == [
         ("2030-03-05T09:00:00+00:00", "2030-03-05T09:30:00+00:00"),
-        ("2030-03-06T09:00:00+00:00", "2030-03-06T09:30:00+00:00"),
+        ("2030-03-06T09:00:00+00:00", "2030-03-06T10:00:00+00:00"),
+        ("2030-03-06T09:00:00+00:00", "2030-03-06T10:00:00+00:00"),
     ]
+    # one read per scheduled event: the run's two deliveries of the group event share it
     assert await control.count(*EVENT_READ) == 2
+    assert await control.count("GET", "/event_types/{uuid}") == 1
 
 
 async def test_old_shape_whose_event_is_unknown_fails_for_good(api: Api, control: Sandbox) -> None:
