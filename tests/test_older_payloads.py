@@ -57,29 +57,45 @@ async def test_old_shape_is_applied_after_one_event_read(api: Api, control: Sand
     assert await control.count(*EVENT_READ) == 1
 
 
-async def test_old_shape_from_the_2022_sample(api: Api, control: Sandbox) -> None:
+def _sample(name: str, real: dict[str, Any]) -> dict[str, Any]:
+    """A 2022-shape delivery from the shared samples, made about a booking the sandbox knows
+    (the sample's identities point at Calendly's example account)."""
     shared = shared_calendly_dir()
     if shared is None:
         pytest.skip("../shared/calendly (or CALENDLY_SHARED_DIR) is absent")
-    sample = json.loads(
-        (shared / "webhook-samples" / "invitee.created.openapi-2022.json").read_text()
-    )
+    sample: dict[str, Any] = json.loads((shared / "webhook-samples" / name).read_text())
+    assert "scheduled_event" not in sample["payload"]
+    sample["payload"] |= {key: real[key] for key in ("uri", "event", "email", "created_at")}
+    return sample
+
+
+async def test_old_shape_from_the_2022_samples(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
     real = await _old_shape(control)
-    # The sample's identities point at Calendly's example account; the sandbox knows this one.
-    sample["payload"] |= {key: real[key] for key in ("uri", "event", "email", "created_at")}
-    assert "scheduled_event" not in sample["payload"]
+    created = _sample("invitee.created.openapi-2022.json", real)
+    canceled = _sample("invitee.canceled.openapi-2022.json", real)
     await _fresh_stats(control)
-    status, _ = await post_webhook(api, integration["public_id"], sample)
-    [event] = await settled(api)
-    [appointment] = await appointments(api)
-    assert (status, event["status"]) == (200, "processed")
-    assert (appointment["start_time"], appointment["end_time"], appointment["client"]["name"]) == (
+    status, _ = await post_webhook(api, integration["public_id"], created)
+    [first] = await settled(api)
+    [booked] = await appointments(api)
+    reads_after_created = await control.count(*EVENT_READ)
+    await post_webhook(api, integration["public_id"], canceled)
+    events = await settled(api)
+    [after] = await appointments(api)
+    assert (status, first["status"]) == (200, "processed")
+    assert (booked["status"], booked["start_time"], booked["end_time"]) == (
+        "confirmed",
         "2030-03-04T15:00:00+00:00",
         "2030-03-04T15:30:00+00:00",
-        "John Doe",
     )
-    assert await control.count(*EVENT_READ) == 1
+    assert booked["client"]["name"] == "John Doe"
+    assert [e["status"] for e in events] == ["processed", "processed"]
+    assert (after["id"], after["status"], after["cancellation"]["reason"]) == (
+        booked["id"],
+        "canceled",
+        "Meeting Conflict",
+    )
+    assert (reads_after_created, await control.count(*EVENT_READ)) == (1, 2)
 
 
 async def test_old_shape_in_a_batched_run(start_service: Any, control: Sandbox) -> None:
