@@ -135,6 +135,14 @@ def unchanged(event: dict[str, Any], seen: queries.EventSeen | None) -> bool:
                                                            *_counter(event))  # fmt: skip
 
 
+def _start(event: dict[str, Any]) -> datetime | None:
+    """An event's start time, None when absent or unreadable (its invitees fail on their own)."""
+    try:
+        return parse_time(event.get("start_time"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 @dataclass
 class Listed:
     """Events listed within RESUME_SLACK of the newest start time seen: all that a resumed
@@ -146,7 +154,7 @@ class Listed:
 
     def add(self, event: dict[str, Any]) -> bool:
         """Remember an event; False when this listing already returned it."""
-        uri, start = event.get("uri"), parse_time(event.get("start_time"))
+        uri, start = event.get("uri"), _start(event)
         if not isinstance(uri, str) or start is None:
             return True
         if uri in self.uris:
