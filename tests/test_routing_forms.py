@@ -83,6 +83,20 @@ async def test_members_of_the_organization_read_its_submissions(api: Api, contro
     assert (status, unknown["error"]["code"]) == (404, "not_connected")
 
 
+async def test_a_disconnected_member_reads_nothing(api: Api, control: Sandbox) -> None:
+    await api.connect(1)
+    await control.call("POST", "/_sandbox/users", {"email": "member@example.com", "name": "M"})
+    await api.connect(2, "member@example.com")
+    await _submit(control, "A")
+    await settled(api, 1)
+    before, _ = await _all(api, 2, 50)
+    disconnected, _ = await api.call("DELETE", "/integration", 2)
+    status, body = await api.call("GET", "/routing-form-submissions", 2)
+    admin, _ = await _all(api, 1, 50)
+    assert (len(before), disconnected, len(admin)) == (1, 204, 1)
+    assert (status, body["error"]["code"]) == (404, "not_connected")
+
+
 async def test_bad_limit_or_cursor(api: Api) -> None:
     await api.connect()
     path = "/routing-form-submissions"

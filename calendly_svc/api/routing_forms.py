@@ -35,7 +35,8 @@ async def list_submissions(request: web.Request) -> web.Response:
     """The submissions of the user's Calendly organization, newest first."""
     params = query(request, schemas.RoutingFormSubmissionsQuery)
     deps = request.app[DEPS]
-    integration = await connect.any_integration(deps, request[USER_ID])
+    # Organization data is for connected members: a disconnected integration sees none of it.
+    integration = await connect.live_integration(deps, request[USER_ID])
     before = id_cursor(params.cursor)
     organization = integration.calendly_organization_uri
     rows: list[queries.StoredSubmission] = []
