@@ -131,6 +131,21 @@ async def test_old_shape_in_a_batched_run(start_service: Any, control: Sandbox) 
     assert await control.count("GET", "/event_types/{uuid}") == 1
 
 
+async def test_old_shape_retries_when_calendly_fails(start_service: Any, control: Sandbox) -> None:
+    api = await start_service(calendly_max_retries=0, retry_base_seconds=0.2)
+    integration = await api.connect()
+    payload = await _old_shape(control)
+    await _fresh_stats(control)
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 1, "fail_status": 503})
+    await post_webhook(api, integration["public_id"], envelope("invitee.created", payload))
+    [event] = await settled(api)
+    [appointment] = await appointments(api)
+    assert (event["status"], event["attempts"]) == ("processed", 2)
+    assert appointment["start_time"] == "2030-03-04T15:00:00+00:00"
+    # the refused read and the one that worked
+    assert await control.count(*EVENT_READ) == 2
+
+
 async def test_old_shape_whose_event_is_unknown_fails_for_good(api: Api, control: Sandbox) -> None:
     integration = await api.connect()
     payload = await _old_shape(control)
