@@ -9,7 +9,15 @@ import structlog
 from aiohttp import web
 
 from calendly_svc import channels
-from calendly_svc.api import appointments, health, integration, openapi_route, sync, webhooks
+from calendly_svc.api import (
+    appointments,
+    health,
+    integration,
+    openapi_route,
+    routing_forms,
+    sync,
+    webhooks,
+)
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
@@ -123,6 +131,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_inbox_ctx)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_worker_ctx)
-    for module in (health, integration, webhooks, appointments, sync, openapi_route):
+    for module in (health, integration, webhooks, appointments, routing_forms, sync, openapi_route):
         app.add_routes(module.routes)
     return app

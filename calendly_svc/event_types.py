@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from calendly_svc import queries
+from calendly_svc.calendly.errors import CalendlyNotFound
 from calendly_svc.deps import Deps
 from calendly_svc.errors import NotFound
 
@@ -43,6 +44,21 @@ async def refresh_event_types(deps: Deps, integration: queries.Integration) -> d
         )
     added = sum(row.inserted for row in written)
     return {"added": added, "updated": len(written) - added, "removed": removed}
+
+
+async def load_event_type(
+    deps: Deps, integration: queries.Integration, uri: str
+) -> queries.EventType | None:
+    """Read one event type from Calendly and store it; None when Calendly does not know it."""
+    source = deps.tokens.for_integration(integration)
+    try:
+        item = await deps.calendly.get_event_type(source, uri)
+    except CalendlyNotFound:
+        return None
+    data = event_type_data(item)
+    async with deps.pool.acquire() as conn:
+        await queries.upsert_event_types(conn, integration.id, [data])
+        return await queries.get_event_type_by_uri(conn, integration.id, data.uri)
 
 
 async def list_event_types(deps: Deps, integration_id: int) -> list[queries.EventType]:

@@ -366,6 +366,19 @@ SYNC_LOG = closed(
 )
 
 
+ROUTING_FORM_SUBMISSION = closed(
+    {
+        "id": ID,
+        "calendly_uri": STRING,
+        "routing_form": nullable(STRING),
+        "questions_and_answers": {"type": "array", "items": OBJECT},
+        "submitter": nullable(STRING),
+        "result": nullable(OBJECT),
+        "created_at": TIME,
+    }
+)
+
+
 def page(item: str) -> Json:
     """A keyset page: the items and the cursor to the next page (null on the last)."""
     return closed({"items": {"type": "array", "items": ref(item)}, "next_cursor": nullable(STRING)})
@@ -400,6 +413,8 @@ def response_schemas() -> Json:
         "SyncJob": SYNC_JOB,
         "SyncLog": SYNC_LOG,
         "SyncLogPage": page("SyncLog"),
+        "RoutingFormSubmission": ROUTING_FORM_SUBMISSION,
+        "RoutingFormSubmissionPage": page("RoutingFormSubmission"),
     }
 
 
@@ -737,6 +752,22 @@ def sync_paths() -> Json:
     }  # fmt: skip
 
 
+def routing_form_paths() -> Json:
+    """Routing form submissions of the user's Calendly organization."""
+    return {
+        f"{PREFIX}/routing-form-submissions": {"get": operation(
+            "listRoutingFormSubmissions",
+            "Routing form submissions of the user's Calendly organization, newest first",
+            "routing-forms",
+            responses({"200": json_response("A page of submissions",
+                                            ref("RoutingFormSubmissionPage"))},
+                      CURSOR_ERRORS, NOT_CONNECTED, DB_ERRORS),
+            parameters=query_parameters(schemas.RoutingFormSubmissionsQuery,
+                                        {"limit": LIMIT_TEXT, "cursor": CURSOR_TEXT}),
+        )},
+    }  # fmt: skip
+
+
 SECURITY_SCHEMES: Json = {
     "bearerAuth": {
         "type": "http",
@@ -763,7 +794,7 @@ def build_document() -> Json:
     """The whole OpenAPI 3.1 document (reads no settings, so it is the same for every app)."""
     paths: Json = {}
     for part in (health_paths, connect_paths, integration_paths, event_type_paths,
-                 webhook_paths, appointment_paths, sync_paths):  # fmt: skip
+                 webhook_paths, appointment_paths, sync_paths, routing_form_paths):  # fmt: skip
         paths.update(part())
     bodies = {model.__name__: model_schema(model) for model in BODY_MODELS}
     document = {

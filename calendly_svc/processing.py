@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from calendly_svc import queries
-from calendly_svc.calendly.errors import CalendlyMissingScope, NeedsReauth
+from calendly_svc.calendly.errors import CalendlyMissingScope, CalendlyNotFound, NeedsReauth
 from calendly_svc.calendly.scopes import allows
 from calendly_svc.deps import Deps
 from calendly_svc.domain import (
@@ -20,7 +20,7 @@ from calendly_svc.domain import (
     apply_invitees,
     invitee_state,
 )
-from calendly_svc.event_types import event_type_data, parse_time, refresh_event_types
+from calendly_svc.event_types import event_type_data, load_event_type, parse_time
 from calendly_svc.jitter import jittered
 from calendly_svc.queries import Conn
 
@@ -49,7 +49,7 @@ def notifications_on(deps: Deps, integration: queries.Integration) -> bool:
 async def resolve_event_type(
     deps: Deps, integration: queries.Integration, uri: str | None
 ) -> queries.EventType | None:
-    """The local event type for a URI, loading the list from Calendly when it is unknown."""
+    """The local event type for a URI, reading that one type from Calendly when it is unknown."""
     if uri is None:
         return None
     async with deps.pool.acquire() as conn:
@@ -58,9 +58,31 @@ async def resolve_event_type(
         return found
     if not allows(integration.granted_scopes, "event_types:read"):
         return None  # applied unmapped, as an invitee of an unknown event type would be
-    await refresh_event_types(deps, integration)
-    async with deps.pool.acquire() as conn:
-        return await queries.get_event_type_by_uri(conn, integration.id, uri)
+    return await load_event_type(deps, integration, uri)
+
+
+async def scheduled_event_of(
+    deps: Deps, integration: queries.Integration, payload: dict[str, Any],
+    cache: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The invitee's scheduled event: embedded, or (older payloads) read once from Calendly."""
+    embedded = payload.get("scheduled_event")
+    if isinstance(embedded, dict) and embedded:
+        return embedded
+    uri = payload.get("event")
+    if not isinstance(uri, str) or not uri:
+        raise PayloadError("the invitee has neither a scheduled_event nor an event URI")
+    if cache is not None and uri in cache:
+        return cache[uri]
+    source = deps.tokens.for_integration(integration)
+    try:
+        event = await deps.calendly.get_scheduled_event(source, uri)
+    except CalendlyNotFound:
+        raise PayloadError(f"the scheduled event {uri} is not found at Calendly") from None
+    log.info("scheduled_event_read", event_uri=uri)
+    if cache is not None:
+        cache[uri] = event
+    return event
 
 
 async def _finish(
@@ -81,7 +103,7 @@ async def _invitee(
 ) -> None:
     """invitee.* and invitee_no_show.*: apply the invitee's state."""
     payload = row.body["payload"]
-    state = invitee_state(payload, payload.get("scheduled_event") or {})
+    state = invitee_state(payload, await scheduled_event_of(deps, integration, payload))
     event_type = await resolve_event_type(deps, integration, state.event_type_uri)
     ctx = ApplyContext(integration, event_type, notifications_on(deps, integration))
     async with deps.pool.acquire() as conn, conn.transaction():
@@ -252,11 +274,12 @@ async def _prepare(
 ) -> list[_Prepared]:
     """States and mappings for a run, resolving each event type once."""
     types: dict[str | None, queries.EventType | None] = {}
+    events: dict[str, dict[str, Any]] = {}
     notify = notifications_on(deps, integration)
     prepared = []
     for row in run:
         payload = row.body["payload"]
-        state = invitee_state(payload, payload.get("scheduled_event") or {})
+        state = invitee_state(payload, await scheduled_event_of(deps, integration, payload, events))
         uri = state.event_type_uri
         if uri not in types:
             types[uri] = await resolve_event_type(deps, integration, uri)

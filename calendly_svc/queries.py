@@ -975,6 +975,29 @@ async def insert_routing_form_submission(
     await conn.execute(_sql("insert_routing_form_submission"), integration_id, *_values(submission))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSubmission:
+    """A stored routing form submission as the API lists it."""
+
+    id: int
+    uri: str
+    routing_form_uri: str | None
+    submitter_uri: str | None
+    questions_and_answers: list[Any]
+    result: dict[str, Any] | None
+    calendly_created_at: datetime | None
+    created_at: datetime
+
+
+async def list_routing_form_submissions(
+    conn: Conn, organization_uri: str, before_id: int | None, limit: int
+) -> list[StoredSubmission]:
+    """An organization's submissions, newest first."""
+    return await _fetch_all(
+        conn, StoredSubmission, "list_routing_form_submissions", organization_uri, before_id, limit
+    )
+
+
 async def claim_organization_webhook(
     conn: Conn, organization_uri: str, integration_id: int
 ) -> OrganizationWebhook | None:

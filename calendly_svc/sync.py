@@ -8,6 +8,8 @@ most `SYNC_CONCURRENCY` events are in flight, so memory stays flat however large
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +42,11 @@ log = structlog.get_logger(__name__)
 FULL_PASS_EVERY = timedelta(hours=24)
 MAX_JOB_ATTEMPTS = 3
 _COUNTED = {"created": "appointments_created", "canceled": "appointments_canceled"}
+# A refused page token restarts the listing this far before the newest start time seen, so
+# an exclusive or inclusive min_start_time (UNCONFIRMED, FACTS §5) both miss nothing.
+RESUME_SLACK = timedelta(seconds=1)
+# Restarts in a row that list nothing new before the sync gives up.
+MAX_IDLE_RESUMES = 3
 
 
 # --- enqueueing -------------------------------------------------------------------------------
@@ -133,6 +140,38 @@ def unchanged(event: dict[str, Any], seen: queries.EventSeen | None) -> bool:
                                                            *_counter(event))  # fmt: skip
 
 
+def _start(event: dict[str, Any]) -> datetime | None:
+    """An event's start time, None when absent or unreadable (its invitees fail on their own)."""
+    try:
+        return parse_time(event.get("start_time"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class Listed:
+    """Events listed within RESUME_SLACK of the newest start time seen: all that a resumed
+    listing can return again (it is sorted by start time), so memory stays flat."""
+
+    newest: datetime | None = None
+    recent: deque[tuple[datetime, str]] = field(default_factory=deque)
+    uris: set[str] = field(default_factory=set)
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Remember an event; False when this listing already returned it."""
+        uri, start = event.get("uri"), _start(event)
+        if not isinstance(uri, str) or start is None:
+            return True
+        if uri in self.uris:
+            return False
+        self.newest = max(self.newest or start, start)
+        self.recent.append((start, uri))
+        self.uris.add(uri)
+        while self.recent[0][0] < self.newest - RESUME_SLACK:
+            self.uris.discard(self.recent.popleft()[1])
+        return True
+
+
 @dataclass
 class SyncRun:
     """One sync of one integration."""
@@ -146,6 +185,7 @@ class SyncRun:
     notes: list[str] = field(default_factory=list)
     _types: dict[str, queries.EventType | None] = field(default_factory=dict)
     _types_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    resumes: int = 0
 
     @property
     def source(self) -> TokenSource:
@@ -159,15 +199,39 @@ class SyncRun:
         slots = asyncio.Semaphore(self.deps.settings.sync_concurrency)
         page: list[dict[str, Any]] = []
         async with asyncio.TaskGroup() as group:
-            events = self.deps.calendly.scheduled_events(
-                self.source, self.integration.calendly_user_uri, _iso(start), _iso(end)
-            )
-            async for event in events:
+            async for event in self._listing(start, end):
                 page.append(event)
                 if len(page) == 100:
                     await self._dispatch(group, slots, page)
                     page = []
             await self._dispatch(group, slots, page)
+        if self.resumes:
+            self.notes.append(f"event listing resumed after refused page tokens: {self.resumes}")
+
+    async def _listing(self, start: datetime, end: datetime) -> AsyncIterator[dict[str, Any]]:
+        """The window's events by start time, each once. A 400 on a followed page means its
+        page token went stale (the first page accepted every other parameter): list again from
+        the newest start time seen instead of failing the sync."""
+        listed, low, idle = Listed(), start, 0
+        while True:
+            answered = False
+            try:
+                async for event in self.deps.calendly.scheduled_events(
+                    self.source, self.integration.calendly_user_uri, _iso(low), _iso(end)
+                ):
+                    answered = True
+                    if listed.add(event):
+                        idle = 0
+                        yield event
+                return
+            except CalendlyError as exc:
+                if exc.status != 400 or not answered or idle >= MAX_IDLE_RESUMES:
+                    raise
+            idle += 1
+            self.resumes += 1
+            if listed.newest is not None:
+                low = max(start, listed.newest - RESUME_SLACK)
+            log.warning("sync_listing_resumed", min_start_time=_iso(low), resumes=self.resumes)
 
     async def _dispatch(
         self, group: asyncio.TaskGroup, slots: asyncio.Semaphore, page: list[dict[str, Any]]

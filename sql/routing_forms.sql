@@ -1,10 +1,11 @@
 -- name: insert_routing_form_submission
 INSERT INTO routing_form_submissions (
     integration_id, uri, routing_form_uri, submitter_uri, submitter_type, questions_and_answers,
-    tracking, result, calendly_created_at, calendly_updated_at
+    tracking, result, calendly_created_at, calendly_updated_at, organization_uri
 ) VALUES (
     $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::jsonb,
-    $9::timestamptz, $10::timestamptz
+    $9::timestamptz, $10::timestamptz,
+    (SELECT calendly_organization_uri FROM integrations WHERE id = $1::bigint)
 )
 ON CONFLICT (integration_id, uri) DO UPDATE SET
     submitter_uri = coalesce(EXCLUDED.submitter_uri, routing_form_submissions.submitter_uri),
@@ -32,3 +33,12 @@ WHERE organization_uri = $1::text;
 -- name: set_routing_forms_webhook
 UPDATE integrations SET routing_forms_webhook = $2::text, updated_at = now()
 WHERE id = $1::bigint;
+
+-- name: list_routing_form_submissions
+-- What the organization's subscription received, newest first (keyset on id).
+SELECT id, uri, routing_form_uri, submitter_uri, questions_and_answers, result,
+       calendly_created_at, created_at
+FROM routing_form_submissions
+WHERE organization_uri = $1::text AND ($2::bigint IS NULL OR id < $2::bigint)
+ORDER BY id DESC
+LIMIT $3::integer;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,7 @@ import asyncpg
 import pytest
 
 from calendly_svc.keys import DEPS, WORKER
+from calendly_svc.sync import MAX_IDLE_RESUMES
 from calendly_svc.worker import run_until_stopped, standard_worker
 from tests.conftest import Api, Sandbox
 from tests.helpers import _token, appointments, book, default_event_type, eventually
@@ -431,3 +433,49 @@ async def test_manual_sync_refused_for_inactive_integration(
     code, body = await api.call("POST", "/sync/manual", json={})
     expected = "sync_disabled" if status == "disabled" else "integration_not_active"
     assert (code, body["error"]["code"]) == (409, expected)
+
+
+async def test_stale_page_tokens_resume_the_listing(start_service: Any, control: Sandbox) -> None:
+    # A 429 storm holds the listing's cursor open past the page tokens' one-second life.
+    api = await start_service(calendly_rate_limit_window_seconds=1)
+    await api.connect()
+    event_type = await default_event_type(control)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    for start, count, interval in ((tomorrow, 150, 30), (tomorrow + timedelta(hours=40), 60, 0)):
+        body = {"event_type": event_type, "count": count, "interval_minutes": interval,
+                "start_time": start.isoformat()}  # fmt: skip
+        await control.call("POST", "/_sandbox/bookings/bulk", body)
+    await control.call(
+        "POST",
+        "/_sandbox/faults",
+        {"rate_limit_per_minute": 40, "rate_limit_window_seconds": 1, "page_token_ttl_seconds": 1},
+    )
+    await _spend_window(control, 1)
+    entry = await sync_now(api, full=True)
+    stats = await control.call("GET", "/_sandbox/stats")
+    items = await appointments(api)
+    assert (entry["status"], entry["error"], entry["invitees_fetched"]) == ("succeeded", None, 210)
+    assert entry["events_seen"] == 210
+    assert stats["rate_limited"] >= 1
+    resumed = "event listing resumed after refused page tokens"
+    assert [n for n in entry["notes"] if n.startswith(resumed)] != []
+    assert len({a["calendly_invitee_uri"] for a in items}) == len(items) == 210
+
+
+async def test_a_listing_that_keeps_refusing_fails_after_bounded_resumes(
+    api: Api, control: Sandbox
+) -> None:
+    await api.connect()
+    event_type = await default_event_type(control)
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    body = {"event_type": event_type, "count": 130, "interval_minutes": 0,
+            "start_time": start.isoformat()}  # fmt: skip
+    await control.call("POST", "/_sandbox/bookings/bulk", body)
+    await control.call("POST", "/_sandbox/faults", {"page_token_ttl_seconds": 0})
+    await control.call("DELETE", "/_sandbox/stats")
+    entry = await sync_now(api, full=True)
+    listings = await control.count("GET", "/scheduled_events")
+    assert entry["status"] == "failed"
+    assert entry["error"].startswith("CalendlyError: 400")
+    # the first listing, its refused second page, then per resume one page and one refusal
+    assert listings == 2 + 2 * MAX_IDLE_RESUMES

@@ -158,6 +158,14 @@ class WebhookEventsQuery(BaseModel):
     cursor: Cursor | None = None
 
 
+class RoutingFormSubmissionsQuery(BaseModel):
+    """GET /routing-form-submissions."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
 class ManualSyncBody(Strict):
     """POST /sync/manual: optional window override; `full` skips nothing."""
 

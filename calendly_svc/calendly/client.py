@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import structlog
@@ -71,6 +72,14 @@ def _reset_seconds(headers: Mapping[str, str], cap: float) -> float:
     except ValueError:
         value = 60.0
     return min(max(value, 0.0), cap)
+
+
+def resource_id(uri: str) -> str:
+    """The last path segment of a Calendly URI, quoted for use in a path."""
+    segment = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
+    if not segment:
+        raise CalendlyError(None, f"no resource id in {uri!r}")
+    return quote(segment, safe="")
 
 
 class CalendlyClient:
@@ -217,6 +226,18 @@ class CalendlyClient:
     async def get_me(self, source: TokenSource) -> dict[str, Any]:
         """The connected user (GET /users/me)."""
         body = await self.request(source, "GET", "/users/me")
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    async def get_event_type(self, source: TokenSource, uri: str) -> dict[str, Any]:
+        """One event type, read by the uuid of its URI (GET /event_types/{uuid})."""
+        body = await self.request(source, "GET", f"/event_types/{resource_id(uri)}")
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    async def get_scheduled_event(self, source: TokenSource, uri: str) -> dict[str, Any]:
+        """One scheduled event, read by the uuid of its URI (GET /scheduled_events/{uuid})."""
+        body = await self.request(source, "GET", f"/scheduled_events/{resource_id(uri)}")
         resource: dict[str, Any] = body["resource"]
         return resource
 

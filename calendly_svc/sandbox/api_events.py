@@ -20,6 +20,7 @@ from .pagination import (
     keyset_page,
     offset_page,
     parse_count,
+    token_ttl,
 )
 from .render import event_json, invitee_json
 from .state import SANDBOX_STATE, SandboxState
@@ -112,7 +113,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     count = parse_count(query)
     lo, hi = _bounds(keys, parse_time(query, "min_start_time"), parse_time(query, "max_start_time"))
     token = query.get("page_token")
-    cursor, backwards = decode_key_token(token) if token else (None, False)
+    cursor, backwards = decode_key_token(token, token_ttl(request)) if token else (None, False)
     page = keyset_page(KeysetQuery(keys, lo, hi, ascending, match), cursor, backwards, count)
     items = [event_json(state, state.events[key[1]]) for key in page.keys]
     next_token = encode_key_token(page.keys[-1], False) if page.has_next else None

@@ -237,6 +237,31 @@ class WebhookSubscription:
 
 
 @dataclass(slots=True)
+class RoutingForm:
+    """A published routing form of one organization; questions grow as answers name them."""
+
+    uuid: str
+    org_uuid: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    questions: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RoutingFormSubmission:
+    """One submitted routing form; submitter is the invitee it led to (or None)."""
+
+    uuid: str
+    form_uuid: str
+    questions_and_answers: list[dict[str, object]]
+    tracking: dict[str, str | None]
+    result: dict[str, object]
+    submitter_uuid: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
 class Faults:
     """Injected faults and adjustable rate limits."""
 
@@ -256,3 +281,5 @@ class Faults:
     lost_answer_as: str = "error"
     # authorize as for an app registered before scopes existed: full access, no `scope` returned
     legacy_grants: bool = False
+    # page tokens older than this get a 400 naming page_token (None: they never expire)
+    page_token_ttl_seconds: float | None = None

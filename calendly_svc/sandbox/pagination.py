@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,13 +37,14 @@ def parse_count(query: Mapping[str, str]) -> int:
 
 
 def encode_token(data: dict[str, Any]) -> str:
-    """An opaque, URL-safe page token."""
-    raw = json.dumps(data, separators=(",", ":")).encode()
+    """An opaque, URL-safe page token; it carries its issue time (`t`, unix seconds)."""
+    raw = json.dumps({**data, "t": time.time()}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_token(token: str) -> dict[str, Any]:
-    """Decode a page token; a malformed one is a 400 naming page_token."""
+def decode_token(token: str, ttl: float | None = None) -> dict[str, Any]:
+    """Decode a page token; a malformed one, or one older than ttl seconds, is a 400 naming
+    page_token."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
@@ -50,7 +52,15 @@ def decode_token(token: str) -> dict[str, Any]:
         raise invalid_argument("page_token", "is invalid") from exc
     if not isinstance(data, dict):
         raise invalid_argument("page_token", "is invalid")
+    issued = data.get("t")
+    if ttl is not None and (not isinstance(issued, int | float) or time.time() - issued > ttl):
+        raise invalid_argument("page_token", "has expired")
     return data
+
+
+def token_ttl(request: web.Request) -> float | None:
+    """The page_token_ttl_seconds fault (None: tokens never expire)."""
+    return request.app[SANDBOX_STATE].faults.page_token_ttl_seconds
 
 
 def page_url(request: web.Request, token: str | None) -> str | None:
@@ -87,12 +97,12 @@ def collection(
     return web.json_response({"collection": items, "pagination": pagination})
 
 
-def _offset(query: Mapping[str, str]) -> int:
+def _offset(query: Mapping[str, str], ttl: float | None) -> int:
     """The offset carried by an offset page token (0 without one)."""
     token = query.get("page_token")
     if token is None:
         return 0
-    offset = decode_token(token).get("o")
+    offset = decode_token(token, ttl).get("o")
     if not isinstance(offset, int) or offset < 0:
         raise invalid_argument("page_token", "is invalid")
     return offset
@@ -103,7 +113,7 @@ def offset_page(
 ) -> web.Response:
     """Paginate an already filtered and sorted list by offset."""
     count = parse_count(request.query)
-    offset = _offset(request.query)
+    offset = _offset(request.query, token_ttl(request))
     page = [render(item) for item in items[offset : offset + count]]
     next_token = encode_token({"o": offset + count}) if offset + count < len(items) else None
     prev_token = encode_token({"o": max(0, offset - count)}) if offset > 0 else None
@@ -135,9 +145,9 @@ def encode_key_token(key: EventKey, backwards: bool) -> str:
     return encode_token({"k": [to_micros(key[0]), key[1]], "d": "p" if backwards else "n"})
 
 
-def decode_key_token(token: str) -> tuple[EventKey, bool]:
+def decode_key_token(token: str, ttl: float | None = None) -> tuple[EventKey, bool]:
     """Decode a keyset page token into (cursor key, backwards)."""
-    data = decode_token(token)
+    data = decode_token(token, ttl)
     key, direction = data.get("k"), data.get("d")
     if not isinstance(key, list) or len(key) != 2 or direction not in ("n", "p"):
         raise invalid_argument("page_token", "is invalid")

@@ -144,6 +144,7 @@ class FaultsPatch(Body):
     refresh_answers_lost: int | None = Field(default=None, ge=0)
     lost_answer_as: Literal["error", "drop"] | None = None
     legacy_grants: bool | None = None
+    page_token_ttl_seconds: float | None = Field(default=None, ge=0, le=86_400)
 
 
 class UserFilter(Body):

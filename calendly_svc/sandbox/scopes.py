@@ -31,6 +31,10 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/webhook_subscriptions"): "webhooks:read",
     ("GET", "/webhook_subscriptions/{uuid}"): "webhooks:read",
     ("DELETE", "/webhook_subscriptions/{uuid}"): "webhooks:write",
+    ("GET", "/routing_forms"): "routing_forms:read",
+    ("GET", "/routing_forms/{uuid}"): "routing_forms:read",
+    ("GET", "/routing_form_submissions"): "routing_forms:read",
+    ("GET", "/routing_form_submissions/{uuid}"): "routing_forms:read",
 }
 
 # The read scope a grant needs to receive each webhook event family.

@@ -22,6 +22,8 @@ from .models import (
     Membership,
     Organization,
     RefreshToken,
+    RoutingForm,
+    RoutingFormSubmission,
     ScheduledEvent,
     User,
     WebhookSubscription,
@@ -103,6 +105,8 @@ class SandboxState:
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.subscriptions: dict[str, WebhookSubscription] = {}
+        self.routing_forms: dict[str, RoutingForm] = {}
+        self.submissions: dict[str, RoutingFormSubmission] = {}
         self.faults = self.default_faults()
         self.rate_limiter = RateLimiter()
         self.stats = Stats()

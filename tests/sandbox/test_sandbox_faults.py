@@ -92,6 +92,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "refresh_answers_lost": 0,
         "lost_answer_as": "error",
         "legacy_grants": False,
+        "page_token_ttl_seconds": None,
     }
     assert expected == cleared
 
@@ -256,3 +257,36 @@ async def test_lost_refresh_answer_as_dropped_connection(sandbox: Sandbox) -> No
     assert outcome == "ServerDisconnectedError"
     again = await sandbox.token_request(refresh_form(tokens["refresh_token"]))
     assert (again.status, again.body["error"]) == (400, "invalid_grant")
+
+
+EXPIRED = {
+    "title": "Invalid Argument",
+    "message": "The supplied parameters are invalid.",
+    "details": [{"parameter": "page_token", "message": "has expired"}],
+}
+
+
+async def test_page_tokens_expire_after_the_ttl(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    token, owner, org = tokens["access_token"], tokens["owner"], tokens["organization"]
+    event_type = await sandbox.default_event_type()
+    for minutes in (0, 60, 120):
+        await sandbox.book(event_type, at(minutes), deliver=False)
+    await sandbox.add_user("second@example.com")
+    faults = await sandbox.control("POST", "/faults", {"page_token_ttl_seconds": 0.5})
+    events = await sandbox.api(token, "/scheduled_events", params={"user": owner, "count": "1"})
+    members = await sandbox.api(
+        token, "/organization_memberships", params={"organization": org, "count": "1"}
+    )
+    fresh = await sandbox.api(token, events.body["pagination"]["next_page"])
+    await asyncio.sleep(0.6)
+    stale_events = await sandbox.api(token, fresh.body["pagination"]["next_page"])
+    stale_members = await sandbox.api(token, members.body["pagination"]["next_page"])
+    first_again = await sandbox.api(token, "/scheduled_events", params={"user": owner})
+    cleared = await sandbox.control("DELETE", "/faults")
+    after = await sandbox.api(token, fresh.body["pagination"]["next_page"])
+    assert faults["page_token_ttl_seconds"] == 0.5
+    assert (fresh.status, first_again.status, len(first_again.body["collection"])) == (200, 200, 3)
+    assert (stale_events.status, stale_events.body) == (400, EXPIRED)
+    assert (stale_members.status, stale_members.body) == (400, EXPIRED)
+    assert (cleared["page_token_ttl_seconds"], after.status) == (None, 200)

@@ -6,6 +6,9 @@ import pytest
 from sandbox_helpers import REDIRECT_URI, Receiver, Sandbox, at
 from yarl import URL
 
+from calendly_svc.sandbox import SandboxConfig
+from calendly_svc.sandbox.app import create_sandbox_app
+from calendly_svc.sandbox.middleware import area_of
 from calendly_svc.sandbox.scopes import ROUTE_SCOPES
 
 NOT_A_UUID = "00000000-0000-0000-0000-000000000000"
@@ -14,6 +17,18 @@ NOT_A_UUID = "00000000-0000-0000-0000-000000000000"
 def _path(template: str) -> str:
     """A concrete path for a route template (ids need not exist: the scope check comes first)."""
     return template.replace("{uuid}", NOT_A_UUID).replace("{invitee_uuid}", NOT_A_UUID)
+
+
+def test_every_api_route_names_its_scope() -> None:
+    app = create_sandbox_app(SandboxConfig())
+    routes = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.method != "HEAD"
+        and area_of(route.resource.canonical) == "api"
+    }
+    assert sorted(routes - set(ROUTE_SCOPES)) == []
 
 
 async def test_unknown_scope_redirects_with_invalid_scope(sandbox: Sandbox) -> None:

@@ -1,0 +1,2 @@
+DROP INDEX routing_form_submissions_organization_idx;
+ALTER TABLE routing_form_submissions DROP COLUMN organization_uri;
