@@ -158,10 +158,13 @@ async def _event_type(world: World, name: str, user: str, **extra: Any) -> str:
     return uri
 
 
-async def _booking(world: World, name: str, event_type: str, start: str, **invitee: Any) -> str:
+async def _booking(
+    world: World, name: str, event_type: str, start: str, host: str | None = None, **invitee: Any
+) -> str:
     """A booking; refs `{name}_event` / `{name}_invitee` (uuids); returns the invitee URI."""
     person = {"name": "Guest", "email": f"{name}@example.com", **invitee}
     body = {"event_type": world.refs[event_type], "start_time": start, "invitees": [person]}
+    body |= {"host": host} if host is not None else {}
     made = await world.sandbox.control("POST", "/bookings", body)
     uri: str = made["invitees"][0]["uri"]
     world.refs[f"{name}_event"] = made["event"]["uri"].rsplit("/", 1)[1]
@@ -173,7 +176,12 @@ async def _subscribe(world: World, url: str) -> None:
     """The owner's organization subscription to every event the sandbox emits."""
     body = {
         "url": url,
-        "events": ["invitee.created", "invitee.canceled", *NEWER_WEBHOOK_EVENTS],
+        "events": [
+            "invitee.created",
+            "invitee.canceled",
+            "routing_form_submission.created",
+            *NEWER_WEBHOOK_EVENTS,
+        ],
         "organization": world.refs["owner_org"],
         "scope": "organization",
     }
@@ -182,6 +190,30 @@ async def _subscribe(world: World, url: str) -> None:
     )
     assert reply.status == 201, reply
     world.refs["sub_id"] = reply.body["resource"]["uri"].rsplit("/", 1)[1]
+
+
+async def _routing(world: World) -> None:
+    """A submission by the rich booking's invitee; refs `{form_id}` and `{submission_id}`."""
+    body = {
+        "questions_and_answers": [{"question": "Company", "answer": "Acme"}],
+        "submitter": {"name": "Guest", "email": "rich@example.com"},
+    }
+    made = (await world.sandbox.control("POST", "/routing_form_submissions", body))["resource"]
+    world.refs["form_id"] = made["routing_form"].rsplit("/", 1)[1]
+    world.refs["form"] = made["routing_form"]
+    world.refs["submission_id"] = made["uri"].rsplit("/", 1)[1]
+
+
+async def _team(world: World) -> None:
+    """A round robin type of owner and member, and a collective one; a booking of each."""
+    hosts = ["sandbox@example.com", "member@example.com"]
+    for name, pooling in (("team", "round_robin"), ("crew", "collective")):
+        body = {"name": name.title(), "duration": 30, "pooling_type": pooling, "hosts": hosts}
+        uri = (await world.sandbox.control("POST", "/event_types", body))["resource"]["uri"]
+        world.refs[f"{name}_id"] = uri.rsplit("/", 1)[1]
+        world.refs[name] = uri
+    await _booking(world, "robin", "team", at(300), host="member@example.com")
+    await _booking(world, "collective", "crew", at(360))
 
 
 async def _event_type_life(world: World) -> None:
@@ -227,6 +259,8 @@ async def world(sandbox: Sandbox, receiver: Receiver) -> World:
     await sandbox.control("DELETE", "/invitees/no_show", {"invitee": noshow})
     await sandbox.control("POST", "/invitees/no_show", {"invitee": noshow})
     await _event_type_life(world)
+    await _routing(world)
+    await _team(world)
     first = await sandbox.api(
         world.tokens["owner"],
         "/scheduled_events",
@@ -294,6 +328,15 @@ SUCCESS = [
         "/webhook_subscriptions",
         body={**NEW_HOOK, "organization": "{owner_org}", "scope": "user", "user": "{owner}"},
     ),
+    Case("event-type-round-robin", 200, "GET", "/event_types/{team_id}"),
+    Case("event-type-collective", 200, "GET", "/event_types/{crew_id}"),
+    Case("event-round-robin", 200, "GET", "/scheduled_events/{robin_event}"),
+    Case("event-collective", 200, "GET", "/scheduled_events/{collective_event}"),
+    Case("events-as-team-host", 200, "GET", "/scheduled_events", "member", {"user": "{member}"}),
+    Case("routing-forms", 200, "GET", "/routing_forms", params={"organization": "{owner_org}"}),
+    Case("routing-form", 200, "GET", "/routing_forms/{form_id}"),
+    Case("routing-submissions", 200, "GET", "/routing_form_submissions", params={"form": "{form}"}),
+    Case("routing-submission", 200, "GET", "/routing_form_submissions/{submission_id}"),
     Case("hooks", 200, "GET", "/webhook_subscriptions", params=ORG_HOOKS),
     Case("hook", 200, "GET", "/webhook_subscriptions/{sub_id}"),
     Case("hook-delete", 204, "DELETE", "/webhook_subscriptions/{sub_id}"),
@@ -412,7 +455,20 @@ ERRORS = [
         {"user": "{owner}"},
         newer=SCOPE_403,
     ),
+    Case(
+        "routing-form-ungranted", 403, "GET", "/routing_forms/{form_id}", "narrow", newer=SCOPE_403
+    ),
+    Case("routing-form-other-org", 403, "GET", "/routing_forms/{form_id}", "outsider"),
+    Case(
+        "routing-submission-other-org",
+        403,
+        "GET",
+        "/routing_form_submissions/{submission_id}",
+        "outsider",
+    ),
     # 404: unknown resources
+    Case("routing-form-unknown", 404, "GET", "/routing_forms/{unknown}"),
+    Case("routing-submission-unknown", 404, "GET", "/routing_form_submissions/{unknown}"),
     Case("user-unknown", 404, "GET", "/users/{unknown}"),
     Case("event-type-unknown", 404, "GET", "/event_types/{unknown}"),
     Case("event-types-unknown-user", 404, "GET", "/event_types", params={"user": "{owner}X"}),
@@ -534,10 +590,13 @@ async def test_api_answers_match_calendlys_spec(
 async def test_webhook_deliveries_match_calendlys_spec(
     spec: CalendlySpec, world: World, receiver: Receiver
 ) -> None:
-    expected = ["invitee.created"] * 5 + ["invitee.canceled"] * 2
+    # five solo/group bookings and the reschedule's new half, plus the two team bookings
+    expected = ["invitee.created"] * 7 + ["invitee.canceled"] * 2
+    expected += ["routing_form_submission.created"]
     expected += ["invitee_no_show.created"] * 2 + ["invitee_no_show.deleted"]
-    # the solo, group and short event types are the owner's (the outsider's is another org's)
-    expected += ["event_type.created"] * 3 + ["event_type.updated", "event_type.deleted"]
+    # the solo, group, short and two team types are the owner's organization's (the outsider's
+    # is another organization's)
+    expected += ["event_type.created"] * 5 + ["event_type.updated", "event_type.deleted"]
     await receiver.wait_for(len(expected))
     bodies = [json.loads(item.body) for item in receiver.received]
     errors = {
