@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -16,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import aiohttp
 import psycopg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
@@ -25,6 +28,7 @@ from calendly_svc.keys import DB_POOL
 from calendly_svc.logging import configure_logging
 from calendly_svc.sandbox import SandboxConfig, start_sandbox
 from calendly_svc.settings import Settings
+from calendly_svc.signatures import verify
 
 SERVICE_TOKEN = "test-service-token"
 configure_logging("INFO", "json")
@@ -240,3 +244,49 @@ async def control(sandbox: Any) -> AsyncIterator[Sandbox]:
     """A client for the sandbox's control API."""
     async with aiohttp.ClientSession() as session:
         yield Sandbox(sandbox.url, session)
+
+
+MAIN_APP_SECRET = "main-app-secret"
+
+
+@dataclass
+class MainAppReceiver:
+    """The main app's notification endpoint."""
+
+    fail_first: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+    calls: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Verify the signature, then accept (or fail on purpose)."""
+        raw = await request.read()
+        self.calls += 1
+        try:
+            verify(
+                request.headers.get("X-Calendly-Svc-Signature"),
+                raw,
+                [MAIN_APP_SECRET],
+                time.time(),
+                180,
+                60,
+            )
+        except Exception:
+            self.rejected += 1
+            return web.Response(status=401)
+        if self.calls <= self.fail_first:
+            return web.Response(status=500)
+        self.received.append(json.loads(raw))
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def main_app() -> AsyncIterator[tuple[MainAppReceiver, str]]:
+    """The main app's notification endpoint on a real port, and its URL."""
+    state = MainAppReceiver()
+    app = web.Application()
+    app.router.add_post("/hooks/calendly", state.handle)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    yield state, str(server.make_url("/hooks/calendly"))
+    await server.close()

@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-
-from calendly_svc.signatures import verify
-from tests.conftest import Api, Sandbox
+from tests.conftest import MAIN_APP_SECRET, Api, MainAppReceiver, Sandbox
 from tests.helpers import appointments, book, default_event_type, eventually, settled
-
-SECRET = "main-app-secret"
-
-
-@dataclass
-class Receiver:
-    """The main app's notification endpoint."""
-
-    fail_first: int = 0
-    received: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-    calls: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        """Verify the signature, then accept (or fail on purpose)."""
-        raw = await request.read()
-        self.calls += 1
-        try:
-            verify(
-                request.headers.get("X-Calendly-Svc-Signature"), raw, [SECRET], time.time(), 180, 60
-            )
-        except Exception:
-            self.rejected += 1
-            return web.Response(status=401)
-        if self.calls <= self.fail_first:
-            return web.Response(status=500)
-        self.received.append(json.loads(raw))
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    """A receiver on a real port."""
-    state = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/calendly", state.handle)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    yield state, str(server.make_url("/hooks/calendly"))
-    await server.close()
 
 
 async def _service(start_service: Any, url: str) -> Api:
-    """The service sending notifications to the receiver."""
+    """The service sending notifications to the main_app."""
     return await start_service(
         main_app_webhook_url=url,
-        main_app_webhook_secret=SECRET,
+        main_app_webhook_secret=MAIN_APP_SECRET,
         worker_poll_seconds=0.2,
         retry_base_seconds=0.05,
         retry_max_seconds=0.2,
@@ -69,9 +20,9 @@ async def _service(start_service: Any, url: str) -> Api:
 
 
 async def test_every_change_once_in_order(
-    start_service: Any, control: Sandbox, receiver: tuple[Receiver, str]
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str]
 ) -> None:
-    state, url = receiver
+    state, url = main_app
     api = await _service(start_service, url)
     await api.connect()
     booking = await book(control, await default_event_type(control), "2030-01-07T10:00:00Z")
@@ -108,15 +59,15 @@ async def test_every_change_once_in_order(
     assert state.rejected == 0
 
 
-async def _count(state: Receiver, n: int) -> bool:
+async def _count(state: MainAppReceiver, n: int) -> bool:
     """Whether n notifications arrived."""
     return len(state.received) >= n
 
 
 async def test_failures_are_retried_in_order(
-    start_service: Any, control: Sandbox, receiver: tuple[Receiver, str]
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str]
 ) -> None:
-    state, url = receiver
+    state, url = main_app
     state.fail_first = 3
     api = await _service(start_service, url)
     await api.connect()
@@ -131,9 +82,9 @@ async def test_failures_are_retried_in_order(
 
 
 async def test_nothing_sent_when_notifications_are_off(
-    start_service: Any, control: Sandbox, receiver: tuple[Receiver, str], database_url: str
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str], database_url: str
 ) -> None:
-    state, url = receiver
+    state, url = main_app
     api = await _service(start_service, url)
     await api.connect()
     await api.call("PUT", "/integration/sync-settings", json={"notification_on_booking": False})

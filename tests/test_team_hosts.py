@@ -4,43 +4,26 @@ host, end to end: sandbox, service and worker over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from calendly_svc import queries
 from calendly_svc.domain import MOVED_REASON
-from tests.conftest import Api, Sandbox
+from tests.conftest import MAIN_APP_SECRET, Api, MainAppReceiver, Sandbox
 from tests.helpers import appointments, envelope, eventually, invitee_payload, post_webhook, settled
-from tests.test_notifications import SECRET, Receiver
 
 OWNER, PRO = "sandbox@example.com", "pro@example.com"
 START, LATER = "2030-02-04T10:00:00Z", "2030-02-05T15:00:00Z"
 INVITEE_ROUTE = "/scheduled_events/{uuid}/invitees/{invitee_uuid}"
 
 
-@pytest.fixture
-async def main_app() -> AsyncIterator[tuple[Receiver, str]]:
-    """The main app's notification endpoint (test_notifications' receiver) on a real port."""
-    state = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/calendly", state.handle)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    yield state, str(server.make_url("/hooks/calendly"))
-    await server.close()
-
-
 async def _service(start_service: Any, url: str, wait: float = 0.5, **extra: Any) -> Api:
     """The service notifying the receiver, checking reschedule halves after `wait` seconds."""
     return await start_service(
         main_app_webhook_url=url,
-        main_app_webhook_secret=SECRET,
+        main_app_webhook_secret=MAIN_APP_SECRET,
         worker_poll_seconds=0.2,
         sync_schedule_check_seconds=0.2,
         reschedule_half_wait_seconds=wait,
@@ -94,7 +77,7 @@ async def _both_connected(api: Api, control: Sandbox) -> None:
     await api.connect(user=2, email=PRO)
 
 
-def _kinds(state: Receiver, appointment_id: int) -> list[str]:
+def _kinds(state: MainAppReceiver, appointment_id: int) -> list[str]:
     """The notification types the main app received for one appointment."""
     return [n["type"] for n in state.received if n["appointment"]["id"] == appointment_id]
 
@@ -144,7 +127,7 @@ async def test_collective_booking_gives_each_connected_host_an_appointment(
 
 
 async def test_host_change_with_both_hosts_connected(
-    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str]
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str]
 ) -> None:
     state, url = main_app
     api = await _service(start_service, url)
@@ -189,13 +172,13 @@ async def _waiting_gauge(api: Api) -> float:
     return float(next(line for line in text.splitlines() if line.startswith(prefix)).split()[-1])
 
 
-async def _arrived(state: Receiver, count: int) -> bool:
+async def _arrived(state: MainAppReceiver, count: int) -> bool:
     """Whether the main app has received at least `count` notifications."""
     return len(state.received) >= count
 
 
 async def test_host_change_with_only_the_old_host_connected(
-    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str], database_url: str
 ) -> None:
     state, url = main_app
     api = await _service(start_service, url, wait=3.0)
@@ -242,7 +225,7 @@ async def test_host_change_with_only_the_old_host_connected(
 
 
 async def test_missing_created_half_is_read_and_a_late_one_changes_nothing(
-    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str], database_url: str
 ) -> None:
     state, url = main_app
     api = await _service(start_service, url)
@@ -304,7 +287,7 @@ async def _waits(database_url: str) -> list[tuple[Any, ...]]:
 
 
 async def test_calendly_failures_are_retried_later(
-    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str], database_url: str
 ) -> None:
     _, url = main_app
     api = await _service(start_service, url, calendly_max_retries=0)
@@ -324,7 +307,7 @@ async def test_calendly_failures_are_retried_later(
 
 
 async def test_needs_reauth_stops_the_check(
-    start_service: Any, control: Sandbox, main_app: tuple[Receiver, str], database_url: str
+    start_service: Any, control: Sandbox, main_app: tuple[MainAppReceiver, str], database_url: str
 ) -> None:
     _, url = main_app
     api = await _service(start_service, url)
