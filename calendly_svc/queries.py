@@ -1256,13 +1256,19 @@ class StateSecret:
 
 
 async def encrypted_secrets(conn: Conn) -> list[IntegrationSecrets]:
-    """Every integration holding a secret, locked by the caller's transaction if it wants."""
+    """Every integration holding a secret (unlocked: rotation writes by compare-and-set)."""
     return await _fetch_all(conn, IntegrationSecrets, "encrypted_secrets")
 
 
-async def replace_secrets(conn: Conn, secrets: IntegrationSecrets) -> None:
-    """Store re-encrypted secrets."""
-    await conn.execute(_sql("replace_secrets"), *_values(secrets))
+async def integration_secrets(conn: Conn, integration_id: int) -> IntegrationSecrets | None:
+    """One integration's encrypted columns as stored now."""
+    return await _fetch_one(conn, IntegrationSecrets, "integration_secrets", integration_id)
+
+
+async def replace_secrets(conn: Conn, old: IntegrationSecrets, new: IntegrationSecrets) -> bool:
+    """Store re-encrypted secrets unless the row changed since `old` was read."""
+    found = await conn.fetchval(_sql("replace_secrets"), *_values(old), *_values(new)[1:])
+    return found is not None
 
 
 async def oauth_state_secrets(conn: Conn) -> list[StateSecret]:
@@ -1270,6 +1276,10 @@ async def oauth_state_secrets(conn: Conn) -> list[StateSecret]:
     return await _fetch_all(conn, StateSecret, "oauth_state_secrets")
 
 
-async def replace_oauth_state_secret(conn: Conn, secret: StateSecret) -> None:
-    """Store a re-encrypted verifier."""
-    await conn.execute(_sql("replace_oauth_state_secret"), *_values(secret))
+async def replace_oauth_state_secret(conn: Conn, old: StateSecret, new: StateSecret) -> bool:
+    """Store a re-encrypted verifier unless it changed since `old` was read."""
+    found = await conn.fetchval(
+        _sql("replace_oauth_state_secret"), old.state_hash, old.code_verifier_enc,
+        new.code_verifier_enc,
+    )  # fmt: skip
+    return found is not None

@@ -122,13 +122,26 @@ WHERE access_token_enc IS NOT NULL OR refresh_token_enc IS NOT NULL
    OR webhook_signing_key_enc IS NOT NULL
 ORDER BY id;
 
--- name: replace_secrets
-UPDATE integrations
-SET access_token_enc = $2::bytea, refresh_token_enc = $3::bytea, webhook_signing_key_enc = $4::bytea
+-- name: integration_secrets
+SELECT id, access_token_enc, refresh_token_enc, webhook_signing_key_enc FROM integrations
 WHERE id = $1::bigint;
+
+-- name: replace_secrets
+-- Compare-and-set: writes only while the row still holds the ciphertexts that were re-encrypted,
+-- so a refresh or a new signing key committed meanwhile is never overwritten with the old value.
+UPDATE integrations
+SET access_token_enc = $5::bytea, refresh_token_enc = $6::bytea, webhook_signing_key_enc = $7::bytea
+WHERE id = $1::bigint
+  AND access_token_enc IS NOT DISTINCT FROM $2::bytea
+  AND refresh_token_enc IS NOT DISTINCT FROM $3::bytea
+  AND webhook_signing_key_enc IS NOT DISTINCT FROM $4::bytea
+RETURNING id;
 
 -- name: oauth_state_secrets
 SELECT state_hash, code_verifier_enc FROM oauth_states WHERE used_at IS NULL ORDER BY state_hash;
 
 -- name: replace_oauth_state_secret
-UPDATE oauth_states SET code_verifier_enc = $2::bytea WHERE state_hash = $1::bytea;
+-- Compare-and-set, as replace_secrets.
+UPDATE oauth_states SET code_verifier_enc = $3::bytea
+WHERE state_hash = $1::bytea AND code_verifier_enc = $2::bytea
+RETURNING state_hash;
