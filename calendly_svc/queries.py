@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
@@ -24,9 +24,26 @@ def _sql(name: str) -> str:
     return load_queries()[name]
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    """A row dataclass's field names in declaration order (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))
+    return names
+
+
+def _build(cls: type[T], record: Mapping[str, Any]) -> T:
+    """A row dataclass from a record, taking only the dataclass's fields by name: a column the
+    next release's migration adds (or a query's extra column) never breaks this release."""
+    return cls(*[record[name] for name in _field_names(cls)])
+
+
 def _row(cls: type[T], record: asyncpg.Record | None) -> T | None:
     """A frozen dataclass from a record, or None."""
-    return None if record is None else cls(**dict(record))
+    return None if record is None else _build(cls, record)
 
 
 async def _fetch_one(conn: Conn, cls: type[T], name: str, *args: Any) -> T | None:
@@ -36,7 +53,7 @@ async def _fetch_one(conn: Conn, cls: type[T], name: str, *args: Any) -> T | Non
 
 async def _fetch_all(conn: Conn, cls: type[T], name: str, *args: Any) -> list[T]:
     """Run a named query returning rows."""
-    return [cls(**dict(r)) for r in await conn.fetch(_sql(name), *args)]
+    return [_build(cls, r) for r in await conn.fetch(_sql(name), *args)]
 
 
 async def _fetch_planned(conn: Conn, name: str, *args: Any) -> list[asyncpg.Record]:
@@ -432,7 +449,10 @@ def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
         body = json.loads(row["body"])
     except ValueError:
         body = {}
-    return ClaimedWebhookEvent(**{**dict(row), "body": body if isinstance(body, dict) else {}})
+    return ClaimedWebhookEvent(
+        row["id"], row["integration_id"], row["event"], body if isinstance(body, dict) else {},
+        row["attempts"],
+    )  # fmt: skip
 
 
 async def heartbeat_webhook_events(conn: Conn, worker: str, ids: list[int]) -> None:
@@ -686,7 +706,7 @@ async def upsert_invitees(
 ) -> dict[str, InviteeWrite]:
     """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
     rows = await _fetch_planned(conn, "upsert_invitees", integration_id, *_json_columns(states))
-    return {row["uri"]: InviteeWrite(**dict(row)) for row in rows}
+    return {row["uri"]: _build(InviteeWrite, row) for row in rows}
 
 
 async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
