@@ -3,6 +3,7 @@ Reads select named columns and map only known fields, so nothing here notices th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -155,3 +156,14 @@ async def test_no_query_returns_a_column_it_does_not_name(database_url: str) -> 
         await conn.close()
     leaking = sorted(name for name, columns in returned.items() if "zz_next_release" in columns)
     assert leaking == []
+
+
+def test_every_insert_names_its_columns() -> None:
+    """No INSERT relies on the table's column order (a new column would shift it)."""
+    unnamed = [
+        name
+        for name, sql in load_queries().items()
+        for insert in re.finditer(r"INSERT INTO \w+(?: AS \w+)?\s*(\S)", sql)
+        if insert.group(1) != "("
+    ]
+    assert unnamed == []
