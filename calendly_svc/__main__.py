@@ -152,9 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(apply_migrations(settings.database_url))
         return
     if args.command == "rotate-keys":
-        from calendly_svc.rotation import rotate
+        from calendly_svc.rotation import RotationIncomplete, rotate
 
-        count = asyncio.run(rotate(settings.database_url, settings.token_encryption_key))
+        try:
+            count = asyncio.run(rotate(settings.database_url, settings.token_encryption_key))
+        except RotationIncomplete as exc:
+            log.error("secrets_rotation_incomplete", error=str(exc))
+            raise SystemExit(1) from exc
         log.info("secrets_rotated", rows=count)
         return
     if args.command == "worker":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
@@ -24,9 +24,26 @@ def _sql(name: str) -> str:
     return load_queries()[name]
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    """A row dataclass's field names in declaration order (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))
+    return names
+
+
+def _build(cls: type[T], record: Mapping[str, Any]) -> T:
+    """A row dataclass from a record, taking only the dataclass's fields by name: a column the
+    next release's migration adds (or a query's extra column) never breaks this release."""
+    return cls(*[record[name] for name in _field_names(cls)])
+
+
 def _row(cls: type[T], record: asyncpg.Record | None) -> T | None:
     """A frozen dataclass from a record, or None."""
-    return None if record is None else cls(**dict(record))
+    return None if record is None else _build(cls, record)
 
 
 async def _fetch_one(conn: Conn, cls: type[T], name: str, *args: Any) -> T | None:
@@ -36,7 +53,7 @@ async def _fetch_one(conn: Conn, cls: type[T], name: str, *args: Any) -> T | Non
 
 async def _fetch_all(conn: Conn, cls: type[T], name: str, *args: Any) -> list[T]:
     """Run a named query returning rows."""
-    return [cls(**dict(r)) for r in await conn.fetch(_sql(name), *args)]
+    return [_build(cls, r) for r in await conn.fetch(_sql(name), *args)]
 
 
 async def _fetch_planned(conn: Conn, name: str, *args: Any) -> list[asyncpg.Record]:
@@ -432,7 +449,10 @@ def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
         body = json.loads(row["body"])
     except ValueError:
         body = {}
-    return ClaimedWebhookEvent(**{**dict(row), "body": body if isinstance(body, dict) else {}})
+    return ClaimedWebhookEvent(
+        row["id"], row["integration_id"], row["event"], body if isinstance(body, dict) else {},
+        row["attempts"],
+    )  # fmt: skip
 
 
 async def heartbeat_webhook_events(conn: Conn, worker: str, ids: list[int]) -> None:
@@ -686,7 +706,7 @@ async def upsert_invitees(
 ) -> dict[str, InviteeWrite]:
     """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
     rows = await _fetch_planned(conn, "upsert_invitees", integration_id, *_json_columns(states))
-    return {row["uri"]: InviteeWrite(**dict(row)) for row in rows}
+    return {row["uri"]: _build(InviteeWrite, row) for row in rows}
 
 
 async def lock_appointments(conn: Conn, ids: list[int]) -> list[Appointment]:
@@ -1256,13 +1276,19 @@ class StateSecret:
 
 
 async def encrypted_secrets(conn: Conn) -> list[IntegrationSecrets]:
-    """Every integration holding a secret, locked by the caller's transaction if it wants."""
+    """Every integration holding a secret (unlocked: rotation writes by compare-and-set)."""
     return await _fetch_all(conn, IntegrationSecrets, "encrypted_secrets")
 
 
-async def replace_secrets(conn: Conn, secrets: IntegrationSecrets) -> None:
-    """Store re-encrypted secrets."""
-    await conn.execute(_sql("replace_secrets"), *_values(secrets))
+async def integration_secrets(conn: Conn, integration_id: int) -> IntegrationSecrets | None:
+    """One integration's encrypted columns as stored now."""
+    return await _fetch_one(conn, IntegrationSecrets, "integration_secrets", integration_id)
+
+
+async def replace_secrets(conn: Conn, old: IntegrationSecrets, new: IntegrationSecrets) -> bool:
+    """Store re-encrypted secrets unless the row changed since `old` was read."""
+    found = await conn.fetchval(_sql("replace_secrets"), *_values(old), *_values(new)[1:])
+    return found is not None
 
 
 async def oauth_state_secrets(conn: Conn) -> list[StateSecret]:
@@ -1270,6 +1296,10 @@ async def oauth_state_secrets(conn: Conn) -> list[StateSecret]:
     return await _fetch_all(conn, StateSecret, "oauth_state_secrets")
 
 
-async def replace_oauth_state_secret(conn: Conn, secret: StateSecret) -> None:
-    """Store a re-encrypted verifier."""
-    await conn.execute(_sql("replace_oauth_state_secret"), *_values(secret))
+async def replace_oauth_state_secret(conn: Conn, old: StateSecret, new: StateSecret) -> bool:
+    """Store a re-encrypted verifier unless it changed since `old` was read."""
+    found = await conn.fetchval(
+        _sql("replace_oauth_state_secret"), old.state_hash, old.code_verifier_enc,
+        new.code_verifier_enc,
+    )  # fmt: skip
+    return found is not None

@@ -86,7 +86,11 @@ SELECT p.uri,
 FROM probes AS p;
 
 -- name: lock_appointments
-SELECT * FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE;
+SELECT client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at
+FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE;
 
 -- name: attach_invitees
 -- The invitee joins the appointment, and so do the invitees of appointments merged into it.
@@ -102,10 +106,18 @@ SET merged_into = $2::bigint,
     cancellation = jsonb_build_object('reason', 'merged', 'merged_into', $2::bigint),
     updated_at = now()
 WHERE id = ANY ($1::bigint[])
-RETURNING *;
+RETURNING client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at;
 
 -- name: chain_invitees
-SELECT * FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
+SELECT uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri, new_invitee_uri,
+    email, name, first_name, last_name, text_reminder_number, timezone, questions_and_answers,
+    cancellation, no_show, start_time, end_time, location, cancel_url, reschedule_url,
+    routing_form_submission_uri, calendly_created_at, calendly_updated_at, event_updated_at,
+    integration_id, appointment_id, seen_at
+FROM calendly_invitees WHERE appointment_id = $1::bigint ORDER BY calendly_created_at, uri;
 
 -- name: known_invitees
 -- Which of these URIs a stored invitee has, or names as its old or new invitee: up to three
@@ -171,7 +183,11 @@ WITH created AS (
 SELECT created.id, created.calendly_invitee_uri FROM created;
 
 -- name: get_appointments
-SELECT * FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id;
+SELECT client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at
+FROM appointments WHERE id = ANY ($1::bigint[]) ORDER BY id;
 
 -- name: update_appointment
 -- Writes (and bumps updated_at) only when the projection differs from what is stored.
@@ -189,14 +205,25 @@ WHERE a.id = $1::bigint
       IS DISTINCT FROM
       ($2::bigint, $3::text, $4::boolean, $5::timestamptz, $6::timestamptz, $7::text, $8::jsonb,
        $9::jsonb, $10::jsonb, $11::integer, $12::jsonb, $13::text, $14::text, $15::text, $16::text)
-RETURNING *;
+RETURNING client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at;
 
 -- name: get_appointment
-SELECT * FROM appointments WHERE id = $1::bigint AND user_id = $2::bigint AND merged_into IS NULL;
+SELECT client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at
+FROM appointments WHERE id = $1::bigint AND user_id = $2::bigint AND merged_into IS NULL;
 
 -- name: list_appointments
 -- Newest change first; the cursor is the (updated_at, id) of the last row already returned.
-SELECT * FROM appointments
+SELECT client_id, status, no_show, start_time, end_time, timezone, location,
+    questions_and_answers, cancellation, reschedule_count, history, calendly_event_uri,
+    calendly_invitee_uri, cancel_url, reschedule_url, user_id, integration_id, event_type_id,
+    service_id, confirmation, id, merged_into, created_at, updated_at
+FROM appointments
 WHERE user_id = $1::bigint
   AND merged_into IS NULL
   AND ($2::text IS NULL OR status = $2::text)
@@ -208,8 +235,15 @@ ORDER BY updated_at DESC, id DESC
 LIMIT $8::integer;
 
 -- name: appointment_by_invitee
-SELECT a.* FROM calendly_invitees ci JOIN appointments a ON a.id = ci.appointment_id
+SELECT a.client_id, a.status, a.no_show, a.start_time, a.end_time, a.timezone, a.location,
+    a.questions_and_answers, a.cancellation, a.reschedule_count, a.history, a.calendly_event_uri,
+    a.calendly_invitee_uri, a.cancel_url, a.reschedule_url, a.user_id, a.integration_id,
+    a.event_type_id, a.service_id, a.confirmation, a.id, a.merged_into, a.created_at, a.updated_at
+FROM calendly_invitees ci JOIN appointments a ON a.id = ci.appointment_id
 WHERE ci.integration_id = $1::bigint AND ci.uri = $2::text;
 
 -- name: get_event_type_by_uri
-SELECT * FROM event_types WHERE integration_id = $1::bigint AND calendly_event_type_uri = $2::text;
+SELECT id, integration_id, calendly_event_type_uri, name, slug, duration_minutes, active, kind,
+    scheduling_url, service_id, is_active, auto_create_appointment, removed_at,
+    calendly_updated_at, created_at, updated_at
+FROM event_types WHERE integration_id = $1::bigint AND calendly_event_type_uri = $2::text;

@@ -17,7 +17,8 @@ ON CONFLICT (user_id, email_normalized) DO UPDATE SET
               coalesce(c.last_name, EXCLUDED.last_name), coalesce(c.phone, EXCLUDED.phone),
               coalesce(c.timezone, EXCLUDED.timezone))
         THEN c.updated_at ELSE now() END
-RETURNING c.*, (xmax = 0) AS inserted;
+RETURNING c.id, c.user_id, c.email, c.email_normalized, c.name, c.first_name, c.last_name, c.phone,
+    c.timezone, c.created_at, c.updated_at, (xmax = 0) AS inserted;
 
 -- name: fill_clients
 -- Without permission to create clients: complete the existing ones, if any.
@@ -31,16 +32,23 @@ FROM unnest(
     $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
 ) AS d (user_id, email, email_normalized, name, first_name, last_name, phone, timezone)
 WHERE c.user_id = d.user_id AND c.email_normalized = d.email_normalized AND d.email IS NOT NULL
-RETURNING c.*, false AS inserted;
+RETURNING c.id, c.user_id, c.email, c.email_normalized, c.name, c.first_name, c.last_name, c.phone,
+    c.timezone, c.created_at, c.updated_at, false AS inserted;
 
 -- name: get_client
-SELECT * FROM clients WHERE id = $1::bigint;
+SELECT id, user_id, email, email_normalized, name, first_name, last_name, phone, timezone,
+    created_at, updated_at
+FROM clients WHERE id = $1::bigint;
 
 -- name: get_clients
-SELECT * FROM clients WHERE id = ANY ($1::bigint[]);
+SELECT id, user_id, email, email_normalized, name, first_name, last_name, phone, timezone,
+    created_at, updated_at
+FROM clients WHERE id = ANY ($1::bigint[]);
 
 -- name: list_clients
-SELECT * FROM clients
+SELECT id, user_id, email, email_normalized, name, first_name, last_name, phone, timezone,
+    created_at, updated_at
+FROM clients
 WHERE user_id = $1::bigint
   AND ($2::text IS NULL OR email_normalized = $2::text)
   AND ($3::bigint IS NULL OR id > $3::bigint)

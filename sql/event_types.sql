@@ -1,10 +1,16 @@
 -- name: list_event_types
-SELECT * FROM event_types
+SELECT id, integration_id, calendly_event_type_uri, name, slug, duration_minutes, active, kind,
+    scheduling_url, service_id, is_active, auto_create_appointment, removed_at,
+    calendly_updated_at, created_at, updated_at
+FROM event_types
 WHERE integration_id = $1::bigint AND removed_at IS NULL
 ORDER BY name, id;
 
 -- name: get_event_type
-SELECT * FROM event_types WHERE id = $1::bigint AND integration_id = $2::bigint;
+SELECT id, integration_id, calendly_event_type_uri, name, slug, duration_minutes, active, kind,
+    scheduling_url, service_id, is_active, auto_create_appointment, removed_at,
+    calendly_updated_at, created_at, updated_at
+FROM event_types WHERE id = $1::bigint AND integration_id = $2::bigint;
 
 -- name: upsert_event_types
 -- Unchanged rows are not touched and not returned; `inserted` tells new rows from updated ones.
@@ -55,7 +61,9 @@ SET service_id = CASE WHEN $3::boolean THEN $4::bigint ELSE service_id END,
     auto_create_appointment = coalesce($6::boolean, auto_create_appointment),
     updated_at = now()
 WHERE id = $1::bigint AND integration_id = $2::bigint AND removed_at IS NULL
-RETURNING *;
+RETURNING id, integration_id, calendly_event_type_uri, name, slug, duration_minutes, active, kind,
+    scheduling_url, service_id, is_active, auto_create_appointment, removed_at,
+    calendly_updated_at, created_at, updated_at;
 
 -- name: mark_event_type_removed
 UPDATE event_types SET removed_at = now(), active = false, updated_at = now()

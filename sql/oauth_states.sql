@@ -10,7 +10,7 @@ WHERE state_hash = $1::bytea
   AND used_at IS NULL
   AND expires_at > now()
   AND ($2::bigint IS NULL OR user_id = $2::bigint)
-RETURNING *;
+RETURNING state_hash, user_id, code_verifier_enc, redirect_uri, expires_at, used_at, created_at;
 
 -- name: delete_stale_oauth_states
 DELETE FROM oauth_states WHERE expires_at < now() - interval '1 day';

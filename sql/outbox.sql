@@ -40,7 +40,8 @@ UPDATE outbox o
 SET status = 'processing', locked_by = $1::text, locked_at = now(), attempts = o.attempts + 1
 FROM picked
 WHERE o.id = picked.id
-RETURNING o.*;
+RETURNING o.id, o.user_id, o.appointment_id, o.type, o.payload, o.status, o.attempts, o.last_error,
+    o.run_after, o.locked_by, o.locked_at, o.created_at, o.delivered_at;
 
 -- name: heartbeat_outbox
 UPDATE outbox SET locked_at = now()

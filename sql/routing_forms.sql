@@ -13,7 +13,9 @@ ON CONFLICT (integration_id, uri) DO UPDATE SET
     calendly_updated_at = EXCLUDED.calendly_updated_at;
 
 -- name: get_organization_webhook
-SELECT * FROM organization_webhooks WHERE organization_uri = $1::text;
+SELECT organization_uri, integration_id, webhook_uri, webhook_url, state, error, created_at,
+    updated_at
+FROM organization_webhooks WHERE organization_uri = $1::text;
 
 -- name: claim_organization_webhook
 -- The first integration of an organization to get here creates its subscription.
@@ -22,7 +24,8 @@ VALUES ($1::text, $2::bigint, 'creating')
 ON CONFLICT (organization_uri) DO UPDATE SET
     integration_id = EXCLUDED.integration_id, state = 'creating', updated_at = now()
 WHERE organization_webhooks.state <> 'active'
-RETURNING *;
+RETURNING organization_uri, integration_id, webhook_uri, webhook_url, state, error, created_at,
+    updated_at;
 
 -- name: set_organization_webhook
 UPDATE organization_webhooks

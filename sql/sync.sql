@@ -4,13 +4,18 @@
 INSERT INTO sync_jobs (integration_id, trigger, past_days, future_days, full_pass)
 VALUES ($1::bigint, $2::text, $3::integer, $4::integer, $5::boolean)
 ON CONFLICT (integration_id) WHERE status IN ('queued', 'running') DO NOTHING
-RETURNING *;
+RETURNING id, integration_id, trigger, status, past_days, future_days, full_pass, attempts,
+    run_after, locked_by, locked_at, sync_log_id, error, created_at, started_at, finished_at;
 
 -- name: active_sync_job
-SELECT * FROM sync_jobs WHERE integration_id = $1::bigint AND status IN ('queued', 'running');
+SELECT id, integration_id, trigger, status, past_days, future_days, full_pass, attempts,
+    run_after, locked_by, locked_at, sync_log_id, error, created_at, started_at, finished_at
+FROM sync_jobs WHERE integration_id = $1::bigint AND status IN ('queued', 'running');
 
 -- name: get_sync_job
-SELECT * FROM sync_jobs WHERE id = $1::bigint AND integration_id = $2::bigint;
+SELECT id, integration_id, trigger, status, past_days, future_days, full_pass, attempts,
+    run_after, locked_by, locked_at, sync_log_id, error, created_at, started_at, finished_at
+FROM sync_jobs WHERE id = $1::bigint AND integration_id = $2::bigint;
 
 -- name: enqueue_due_syncs
 -- Every replica may run this: SKIP LOCKED and the one-active-job index keep it to one job.
@@ -51,7 +56,9 @@ SET status = 'running', locked_by = $1::text, locked_at = now(), attempts = j.at
     started_at = coalesce(j.started_at, now())
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.*;
+RETURNING j.id, j.integration_id, j.trigger, j.status, j.past_days, j.future_days, j.full_pass,
+    j.attempts, j.run_after, j.locked_by, j.locked_at, j.sync_log_id, j.error, j.created_at,
+    j.started_at, j.finished_at;
 
 -- name: heartbeat_sync_jobs
 UPDATE sync_jobs SET locked_at = now()
@@ -72,7 +79,9 @@ WHERE locked_by = $1::text AND status = 'running';
 -- name: insert_sync_log
 INSERT INTO sync_logs (integration_id, trigger, full_pass, window_start, window_end)
 VALUES ($1::bigint, $2::text, $3::boolean, $4::timestamptz, $5::timestamptz)
-RETURNING *;
+RETURNING id, integration_id, trigger, status, full_pass, started_at, finished_at, window_start,
+    window_end, events_seen, invitees_fetched, appointments_created, appointments_updated,
+    appointments_canceled, clients_created, repaired, api_calls, rate_limited_waits, notes, error;
 
 -- name: finish_sync_log
 UPDATE sync_logs
@@ -82,10 +91,15 @@ SET status = $2::text, finished_at = now(), events_seen = $3::integer,
     clients_created = $8::integer, repaired = $9::integer, api_calls = $10::integer,
     rate_limited_waits = $11::integer, notes = $12::jsonb, error = $13::text
 WHERE id = $1::bigint
-RETURNING *;
+RETURNING id, integration_id, trigger, status, full_pass, started_at, finished_at, window_start,
+    window_end, events_seen, invitees_fetched, appointments_created, appointments_updated,
+    appointments_canceled, clients_created, repaired, api_calls, rate_limited_waits, notes, error;
 
 -- name: list_sync_logs
-SELECT * FROM sync_logs
+SELECT id, integration_id, trigger, status, full_pass, started_at, finished_at, window_start,
+    window_end, events_seen, invitees_fetched, appointments_created, appointments_updated,
+    appointments_canceled, clients_created, repaired, api_calls, rate_limited_waits, notes, error
+FROM sync_logs
 WHERE integration_id = $1::bigint AND ($2::bigint IS NULL OR id < $2::bigint)
 ORDER BY id DESC
 LIMIT $3::integer;

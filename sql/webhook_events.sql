@@ -136,7 +136,10 @@ UPDATE webhook_queue q SET locked_by = NULL, locked_at = NULL
 FROM released WHERE q.id = released.id;
 
 -- name: list_webhook_events
-SELECT * FROM webhook_events
+SELECT id, integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body,
+    status, reason, error, attempts, duplicates, run_after, locked_by, locked_at, received_at,
+    processed_at, updated_at
+FROM webhook_events
 WHERE integration_id = $1::bigint
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::text IS NULL OR event = $3::text)
@@ -145,7 +148,10 @@ ORDER BY id DESC
 LIMIT $5::integer;
 
 -- name: get_webhook_event
-SELECT * FROM webhook_events WHERE id = $1::bigint AND integration_id = $2::bigint;
+SELECT id, integration_id, event, dedup_key, payload_uri, calendly_created_at, headers, body,
+    status, reason, error, attempts, duplicates, run_after, locked_by, locked_at, received_at,
+    processed_at, updated_at
+FROM webhook_events WHERE id = $1::bigint AND integration_id = $2::bigint;
 
 -- name: replay_webhook_event
 -- Back into the queue (a row still waiting there is only made due now).
@@ -154,7 +160,9 @@ WITH replayed AS (
     SET status = 'received', reason = NULL, error = NULL, attempts = 0, run_after = now(),
         processed_at = NULL, updated_at = now()
     WHERE id = $1::bigint AND integration_id = $2::bigint AND status <> 'processing'
-    RETURNING *
+    RETURNING id, integration_id, event, dedup_key, payload_uri, calendly_created_at, headers,
+        body, status, reason, error, attempts, duplicates, run_after, locked_by, locked_at,
+        received_at, processed_at, updated_at
 ), queued AS (
     INSERT INTO webhook_queue (id, integration_id)
     SELECT id, integration_id FROM replayed
