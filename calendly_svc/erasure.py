@@ -18,6 +18,11 @@ from calendly_svc.tombstones import Tombstones
 log = structlog.get_logger(__name__)
 # what an erased appointment's calendly_invitee_uri says (anonymize_appointments in sql/)
 ERASED_URI = "erased"
+# the kinds of rows DELETE /clients/{id} counts
+ERASED_KINDS = (
+    "clients", "appointments", "invitees", "reschedule_waits", "events_seen",
+    "routing_form_submissions", "webhook_events", "outbox", "tombstones",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -65,10 +70,7 @@ async def erase_client(
 ) -> dict[str, int]:  # fmt: skip
     """Erase the client and everything stored of them; counts per kind. The caller's
     transaction holds the integration's apply lock."""
-    erased = dict.fromkeys(
-        ("appointments", "invitees", "reschedule_waits", "events_seen", "routing_form_submissions",
-         "webhook_events", "outbox", "tombstones"), 0,
-    )  # fmt: skip
+    erased = dict.fromkeys(ERASED_KINDS, 0)
     needles = {client.email_normalized}
     appointment_ids: list[int] = []
     if integration is not None:

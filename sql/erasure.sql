@@ -31,7 +31,8 @@ ON CONFLICT DO NOTHING;
 -- name: anonymize_appointments
 -- Times, status, service, event type, no-show and reschedule count stay; what identifies the
 -- invitee goes: the client, answers, the invitee's time zone, the location's details (only its
--- type stays), who canceled and why (a reason the service wrote stays), links, invitee URIs.
+-- type stays), who canceled and why (null; a reason the service wrote stays), links, and invitee
+-- URIs (here and in history: 'erased').
 UPDATE appointments SET
     client_id = NULL,
     timezone = NULL,
@@ -41,10 +42,12 @@ UPDATE appointments SET
     cancellation = CASE
         WHEN cancellation IS NULL THEN NULL
         WHEN cancellation ->> 'reason' IN ('merged', 'rescheduled to another host')
-            THEN cancellation - 'canceled_by'
-        ELSE cancellation - 'canceled_by' - 'reason' END,
+            THEN cancellation || jsonb_build_object('canceled_by', NULL)
+        ELSE cancellation || jsonb_build_object('canceled_by', NULL, 'reason', NULL) END,
     history = (
-        SELECT coalesce(jsonb_agg(h.slot - 'calendly_invitee_uri' ORDER BY h.n), '[]')
+        SELECT coalesce(jsonb_agg(
+                   h.slot || jsonb_build_object('calendly_invitee_uri', 'erased') ORDER BY h.n),
+               '[]')
         FROM jsonb_array_elements(history) WITH ORDINALITY AS h (slot, n)
     ),
     calendly_invitee_uri = 'erased',
