@@ -7,6 +7,7 @@ submission URIs make every apply skip them (`ignored` / `erased`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,6 +24,12 @@ ERASED_KINDS = (
     "clients", "appointments", "invitees", "reschedule_waits", "events_seen",
     "routing_form_submissions", "webhook_events", "outbox", "tombstones",
 )  # fmt: skip
+
+
+def email_pattern(email: str) -> str:
+    """A Postgres regular expression matching a lower-case email as a whole address, not as
+    part of a longer one (`ana@example.org` in `joana@example.org` or `ana@example.org.br`)."""
+    return rf"(?<![a-z0-9._%+-]){re.escape(email)}(?![a-z0-9_-])(?!\.[a-z0-9])"
 
 
 @dataclass(slots=True)
@@ -71,15 +78,15 @@ async def erase_client(
     """Erase the client and everything stored of them; counts per kind. The caller's
     transaction holds the integration's apply lock."""
     erased = dict.fromkeys(ERASED_KINDS, 0)
-    needles = {client.email_normalized}
+    uris: set[str] = set()
     appointment_ids: list[int] = []
     if integration is not None:
         person = await _find(conn, integration.id, client)
         appointment_ids = sorted(person.appointment_ids)
         erased |= await _erase_integration(conn, tombstones, integration, client, person)
-        needles |= {uri.lower() for uri in person.uris}
+        uris = {uri.lower() for uri in person.uris}
     erased["outbox"] = await queries.delete_erased_outbox(
-        conn, client.user_id, appointment_ids, sorted(needles)
+        conn, client.user_id, appointment_ids, sorted(uris), email_pattern(client.email_normalized)
     )
     erased["clients"] = await queries.delete_client(conn, client.id, client.user_id)
     log.info("client_erased", client_id=client.id, **erased)
@@ -91,16 +98,15 @@ async def _erase_integration(
     client: queries.Client, person: _Person,
 ) -> dict[str, int]:  # fmt: skip
     """Tombstones, appointments, invitees, sync bookkeeping, submissions and deliveries."""
-    uris = sorted(person.uris)
+    uris, email = sorted(person.uris), email_pattern(client.email_normalized)
     submissions = await queries.delete_erased_submissions(
-        conn, integration.id, integration.calendly_organization_uri, uris, client.email_normalized
+        conn, integration.id, integration.calendly_organization_uri, uris, email
     )
     marks = [(integration.id, tombstones.mark(uri)) for uri in uris]
     marks += [(owner, tombstones.mark(uri)) for owner, uri in submissions]
     await queries.insert_tombstones(conn, [m[0] for m in marks], [m[1] for m in marks])
     owners = sorted({integration.id} | {owner for owner, _ in submissions})
-    needles = sorted({u.lower() for u in uris} | {u.lower() for _, u in submissions}
-                     | {client.email_normalized})  # fmt: skip
+    named = sorted({uri.lower() for uri in uris} | {uri.lower() for _, uri in submissions})
     return {
         "appointments": await queries.anonymize_appointments(conn, sorted(person.appointment_ids)),
         "invitees": await queries.delete_erased_invitees(conn, integration.id, uris),
@@ -111,6 +117,6 @@ async def _erase_integration(
             conn, integration.id, sorted(person.event_uris)
         ),
         "routing_form_submissions": len(submissions),
-        "webhook_events": await queries.delete_erased_webhook_events(conn, owners, needles),
+        "webhook_events": await queries.delete_erased_webhook_events(conn, owners, named, email),
         "tombstones": len(marks),
     }

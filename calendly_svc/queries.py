@@ -1361,27 +1361,32 @@ async def delete_erased_events_seen(conn: Conn, integration_id: int, event_uris:
 
 async def delete_erased_submissions(
     conn: Conn, integration_id: int, organization_uri: str | None, submitters: list[str],
-    email: str,
+    email_pattern: str,
 ) -> list[tuple[int, str]]:  # fmt: skip
     """Delete the person's routing form submissions: (integration id, submission URI) each."""
     rows = await conn.fetch(
-        _sql("delete_erased_submissions"), integration_id, organization_uri, submitters, email
-    )
+        _sql("delete_erased_submissions"), integration_id, organization_uri, submitters,
+        email_pattern,
+    )  # fmt: skip
     return [(row["integration_id"], row["uri"]) for row in rows]
 
 
 async def delete_erased_webhook_events(
-    conn: Conn, integration_ids: list[int], needles: list[str]
+    conn: Conn, integration_ids: list[int], uris: list[str], email_pattern: str
 ) -> int:
-    """Delete the stored deliveries whose body names a needle (lower case)."""
-    return await _deleted(conn, "delete_erased_webhook_events", integration_ids, needles)
+    """Delete the stored deliveries whose body names a URI (lower case) or the email."""
+    return await _deleted(
+        conn, "delete_erased_webhook_events", integration_ids, uris, email_pattern
+    )
 
 
 async def delete_erased_outbox(
-    conn: Conn, user_id: int, appointment_ids: list[int], needles: list[str]
+    conn: Conn, user_id: int, appointment_ids: list[int], uris: list[str], email_pattern: str
 ) -> int:
-    """Delete the notifications about these appointments or naming a needle (lower case)."""
-    return await _deleted(conn, "delete_erased_outbox", user_id, appointment_ids, needles)
+    """Delete the notifications about these appointments or naming a URI or the email."""
+    return await _deleted(
+        conn, "delete_erased_outbox", user_id, appointment_ids, uris, email_pattern
+    )
 
 
 async def delete_client(conn: Conn, client_id: int, user_id: int) -> int:

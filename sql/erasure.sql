@@ -75,30 +75,35 @@ RETURNING event_uri;
 
 -- name: delete_erased_submissions
 -- The routing form submissions of the integration or its organization submitted by one of these
--- invitees or naming the email ($4, lower case) anywhere.
+-- invitees or naming the email anywhere ($4: a regular expression matching the lower-case email
+-- as a whole address, see erasure.py).
 DELETE FROM routing_form_submissions AS r
 WHERE (r.integration_id = $1::bigint OR r.organization_uri = $2::text)
   AND (r.submitter_uri = ANY ($3::text[])
-       OR strpos(lower(r.questions_and_answers::text), $4::text) > 0
-       OR strpos(lower(coalesce(r.tracking::text, '')), $4::text) > 0
-       OR strpos(lower(coalesce(r.result::text, '')), $4::text) > 0)
+       OR lower(r.questions_and_answers::text) ~ $4::text
+       OR lower(coalesce(r.tracking::text, '')) ~ $4::text
+       OR lower(coalesce(r.result::text, '')) ~ $4::text)
 RETURNING r.integration_id, r.uri;
 
 -- name: delete_erased_webhook_events
--- Stored deliveries of these integrations whose raw body names any of the needles (lower case:
--- the invitee and submission URIs, the email); their queue rows go with them (ON DELETE CASCADE).
+-- Stored deliveries of these integrations whose raw body names one of the URIs ($2, lower case)
+-- or the email ($3, as in delete_erased_submissions); their queue rows go with them (ON DELETE
+-- CASCADE).
 DELETE FROM webhook_events AS w
 WHERE w.integration_id = ANY ($1::bigint[])
-  AND EXISTS (SELECT FROM unnest($2::text[]) AS n (needle) WHERE strpos(lower(w.body), n.needle) > 0)
+  AND (EXISTS (SELECT FROM unnest($2::text[]) AS n (uri) WHERE strpos(lower(w.body), n.uri) > 0)
+       OR lower(w.body) ~ $3::text)
 RETURNING w.id;
 
 -- name: delete_erased_outbox
--- Notifications about the erased appointments, or whose payload names a needle.
+-- Notifications about the erased appointments, or whose payload names one of the URIs or the
+-- email (as in delete_erased_webhook_events).
 DELETE FROM outbox AS o
 WHERE o.user_id = $1::bigint
   AND (o.appointment_id = ANY ($2::bigint[])
-       OR EXISTS (SELECT FROM unnest($3::text[]) AS n (needle)
-                  WHERE strpos(lower(o.payload::text), n.needle) > 0))
+       OR EXISTS (SELECT FROM unnest($3::text[]) AS n (uri)
+                  WHERE strpos(lower(o.payload::text), n.uri) > 0)
+       OR lower(o.payload::text) ~ $4::text)
 RETURNING o.id;
 
 -- name: delete_client

@@ -3,6 +3,7 @@ not a full sync, not a Calendly redelivery, not a replay (issue 15, item 10)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -244,3 +245,56 @@ async def test_a_batched_run_skips_erased_invitees_and_applies_the_others(
     assert _traces(await _dump(api), *ZELIA_TRACES) == []
     assert await _client_id(api, ZELIA["email"]) is None
     assert await _client_id(api, BRUNO["email"]) is not None
+
+
+async def test_only_the_whole_address_is_erased_and_cancellations_lose_who_and_why(
+    api: Api, control: Sandbox
+) -> None:
+    integration = await api.connect()
+    event_type = await default_event_type(control)
+    ana = {"name": "Ana Souza", "email": "ana@example.org"}
+    joana = {"name": "Joana Prado", "email": "joana@example.org"}
+    booked = await book(control, event_type, START, ana)
+    await book(control, event_type, LATER, joana)
+    await control.call(
+        "POST", "/_sandbox/invitees/cancel",
+        {"invitee": booked["invitees"][0]["uri"], "reason": "ana@example.org is ill",
+         "deliver": True},
+    )  # fmt: skip
+    form = await control.call(
+        "POST", "/_sandbox/routing_form_submissions",
+        {"questions_and_answers": [{"question": "Email?", "answer": "ana@example.org"}],
+         "submitter": ana},
+    )  # fmt: skip
+    await control.call(
+        "POST", "/_sandbox/routing_form_submissions",
+        {"questions_and_answers": [{"question": "Email?", "answer": joana["email"]}],
+         "submitter": joana},
+    )  # fmt: skip
+    await settled(api)
+    [canceled] = [a for a in await appointments(api) if a["status"] == "canceled"]
+
+    status, erased = await api.call("DELETE", f"/clients/{await _client_id(api, ana['email'])}")
+
+    _, submissions = await api.call("GET", "/routing-form-submissions")
+    [kept] = [a for a in await appointments(api) if a["id"] == canceled["id"]]
+    dump = await _dump(api)
+    assert status == 200
+    assert (erased["erased"]["routing_form_submissions"], erased["erased"]["webhook_events"]) == (
+        1,
+        3,
+    )  # Ana's booking, cancel and submission; Joana's two deliveries stay
+    assert len(submissions["items"]) == 1
+    assert "ana souza" not in dump
+    assert set(re.findall(r"[\w.%+-]*ana@example\.org[\w.-]*", dump)) == {joana["email"]}
+    assert _traces(dump, joana["email"], joana["name"]) == [joana["email"], joana["name"]]
+    assert kept["cancellation"] == canceled["cancellation"] | {"canceled_by": None, "reason": None}
+    assert kept["cancellation"]["canceler_type"] == "invitee"
+
+    status, stored = await post_webhook(
+        api, integration["public_id"],
+        envelope("routing_form_submission.created", form["resource"]),
+    )  # fmt: skip
+    redelivered = next(e for e in await settled(api) if e["id"] == stored["id"])
+    assert (status, redelivered["status"], redelivered["reason"]) == (200, "ignored", "erased")
+    assert "ana souza" not in await _dump(api)
