@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -345,9 +345,26 @@ async def apply_invitee(
     """
     if not locked:
         await queries.lock_integration_apply(conn, ctx.integration.id)
-    if await erased_uris(conn, ctx.tombstones, ctx.integration.id, [state.uri]):
+    erased = await erased_uris(conn, ctx.tombstones, ctx.integration.id, _uris([state]))
+    if state.uri in erased:
         return ERASED
-    return await _apply(conn, ctx, state)
+    return await _apply(conn, ctx, _unlinked(state, erased))
+
+
+def _uris(states: Sequence[queries.InviteeState]) -> list[str]:
+    """The invitee URIs these states name (their own, and their old and new invitees)."""
+    named = (uri for s in states for uri in (s.uri, s.old_invitee_uri, s.new_invitee_uri))
+    return sorted({uri for uri in named if uri})
+
+
+def _unlinked(state: queries.InviteeState, erased: set[str]) -> queries.InviteeState:
+    """A state that no longer names erased invitees: a reschedule of an erased booking is a
+    new booking (its history does not name the erased invitee)."""
+    old = None if state.old_invitee_uri in erased else state.old_invitee_uri
+    new = None if state.new_invitee_uri in erased else state.new_invitee_uri
+    if (old, new) == (state.old_invitee_uri, state.new_invitee_uri):
+        return state
+    return replace(state, old_invitee_uri=old, new_invitee_uri=new)
 
 
 async def erased_uris(
@@ -381,13 +398,15 @@ async def apply_invitees(
     if not items:
         return []
     ctx = items[0][1]
-    erased = await erased_uris(conn, ctx.tombstones, ctx.integration.id, [s.uri for s, _ in items])
+    erased = await erased_uris(
+        conn, ctx.tombstones, ctx.integration.id, _uris([state for state, _ in items])
+    )
     kept = [index for index, (state, _) in enumerate(items) if state.uri not in erased]
-    live = [items[index] for index in kept]
+    live = [(_unlinked(items[index][0], erased), items[index][1]) for index in kept]
     created = await _create_together(conn, live, _independent(live))
     results = dict.fromkeys(range(len(items)), ERASED)
-    for position, index in enumerate(kept):
-        state, ctx = items[index]
+    for position, (state, ctx) in enumerate(live):
+        index = kept[position]
         found = created.get(position)
         results[index] = found if found is not None else await _apply(conn, ctx, state)
     return [results[index] for index in range(len(items))]

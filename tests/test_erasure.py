@@ -187,10 +187,21 @@ async def test_erasing_a_client_leaves_no_trace_and_nothing_brings_it_back(
     assert _traces(await _dump(api), *ZELIA_TRACES, *uris) == []
     assert len(await appointments(api)) == 2
 
-    await book(control, await default_event_type(control), LATER, ZELIA)
-    await settled(api)
-    again = await _client_id(api, ZELIA["email"])
-    assert (again is not None, again != client_id) == (True, True)
+    # Zelia reschedules the erased booking: its canceled half is erased, its created half is a
+    # new booking (new invitee URI), with a new client and no history naming the erased invitee
+    again = await control.call(
+        "POST", "/_sandbox/invitees/reschedule",
+        {"invitee": zelia["new"]["uri"], "start_time": LATER, "deliver": True},
+    )  # fmt: skip
+    halves = {e["event"]: e for e in (await settled(api))[:2]}
+    [booked] = [a for a in await appointments(api) if a["id"] not in (appointment["id"], kept["id"])
+                and a["calendly_invitee_uri"] == again["new_invitee"]["uri"]]  # fmt: skip
+    new_client = await _client_id(api, ZELIA["email"])
+    assert (halves["invitee.canceled"]["reason"], halves["invitee.created"]["status"]) == (
+        "erased", "processed",
+    )  # fmt: skip
+    assert (booked["reschedule_count"], booked["history"], booked["status"]) == (0, [], "confirmed")
+    assert (new_client is not None, new_client != client_id) == (True, True)
     assert len(await appointments(api)) == 3
 
 
