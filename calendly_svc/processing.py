@@ -105,6 +105,11 @@ async def _invitee(
 ) -> None:
     """invitee.* and invitee_no_show.*: apply the invitee's state."""
     payload = row.body["payload"]
+    embedded = isinstance(payload.get("scheduled_event"), dict) and payload["scheduled_event"]
+    if not embedded and await _erased_delivery(
+        deps, worker, row, integration, [payload.get("uri")]
+    ):
+        return  # an older payload: checked before the Calendly read it would need
     state = invitee_state(payload, await scheduled_event_of(deps, integration, payload))
     event_type = await resolve_event_type(deps, integration, state.event_type_uri)
     ctx = ApplyContext(
@@ -154,14 +159,28 @@ async def _routing_form(
 ) -> None:
     """routing_form_submission.created: store it; the submitter links it to an invitee."""
     submission = _submission(row.body["payload"])
-    uris = [uri for uri in (submission.uri, submission.submitter_uri) if isinstance(uri, str)]
+    uris = [submission.uri, submission.submitter_uri]
+    if await _erased_delivery(deps, worker, row, integration, uris):
+        return
     async with deps.pool.acquire() as conn, conn.transaction():
-        if await erased_uris(conn, tombstones(deps.settings), integration.id, uris):
-            await _finish(deps, conn, row, worker, "ignored", "erased")
-            await queries.scrub_webhook_events(conn, [row.id])
-            return
         await queries.insert_routing_form_submission(conn, integration.id, submission)
         await _finish(deps, conn, row, worker, "processed", None)
+
+
+async def _erased_delivery(
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, integration: queries.Integration,
+    uris: list[Any],
+) -> bool:  # fmt: skip
+    """A delivery naming an erased invitee or submission is ignored, and nothing of its body,
+    headers or dedup key is kept; False for any other."""
+    named = [uri for uri in uris if isinstance(uri, str)]
+    async with deps.pool.acquire() as conn:
+        if not await erased_uris(conn, tombstones(deps.settings), integration.id, named):
+            return False
+        async with conn.transaction():
+            await _finish(deps, conn, row, worker, "ignored", "erased")
+            await queries.scrub_webhook_events(conn, [row.id])
+    return True
 
 
 HANDLERS: dict[str, Handler] = {
