@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from calendly_svc import channels, queries
 from calendly_svc.event_types import parse_time
 from calendly_svc.queries import Conn
+from calendly_svc.tombstones import Tombstones
 from calendly_svc.views import appointment_view
 
 EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -71,6 +72,7 @@ class ApplyContext:
     integration: queries.Integration
     event_type: queries.EventType | None
     notify: bool
+    tombstones: Tombstones
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,10 @@ class ApplyResult:
     appointment_id: int | None = None
     change: str | None = None
     client_created: bool = False
+
+
+# an invitee erased by DELETE /clients/{id}: never stored or applied again
+ERASED = ApplyResult("ignored", "erased")
 
 
 # --- reading Calendly payloads ------------------------------------------------------------------
@@ -339,6 +345,39 @@ async def apply_invitee(
     """
     if not locked:
         await queries.lock_integration_apply(conn, ctx.integration.id)
+    erased = await erased_uris(conn, ctx.tombstones, ctx.integration.id, _uris([state]))
+    if state.uri in erased:
+        return ERASED
+    return await _apply(conn, ctx, _unlinked(state, erased))
+
+
+def _uris(states: Sequence[queries.InviteeState]) -> list[str]:
+    """The invitee URIs these states name (their own, and their old and new invitees)."""
+    named = (uri for s in states for uri in (s.uri, s.old_invitee_uri, s.new_invitee_uri))
+    return sorted({uri for uri in named if uri})
+
+
+def _unlinked(state: queries.InviteeState, erased: set[str]) -> queries.InviteeState:
+    """A state that no longer names erased invitees: a reschedule of an erased booking is a
+    new booking (its history does not name the erased invitee)."""
+    old = None if state.old_invitee_uri in erased else state.old_invitee_uri
+    new = None if state.new_invitee_uri in erased else state.new_invitee_uri
+    if (old, new) == (state.old_invitee_uri, state.new_invitee_uri):
+        return state
+    return replace(state, old_invitee_uri=old, new_invitee_uri=new)
+
+
+async def erased_uris(
+    conn: Conn, tombstones: Tombstones, integration_id: int, uris: Sequence[str]
+) -> set[str]:
+    """Which of these URIs were erased from the integration (DELETE /clients/{id})."""
+    probes = {probe: uri for uri in uris for probe in tombstones.probes(uri)}
+    found = await queries.erased_uri_hashes(conn, integration_id, list(probes))
+    return {probes[probe] for probe in found}
+
+
+async def _apply(conn: Conn, ctx: ApplyContext, state: queries.InviteeState) -> ApplyResult:
+    """Apply one state of an invitee that was not erased, under the apply lock."""
     write = (await queries.upsert_invitees(conn, ctx.integration.id, [state]))[state.uri]
     if not write.written:
         return ApplyResult("ignored", "stale_state")
@@ -356,10 +395,20 @@ async def apply_invitees(
     Same outcome as apply_invitee on each in order: states that touch no other state of the run
     and create no chain are written together, the rest one by one in their order.
     """
-    results = await _create_together(conn, items, _independent(items))
-    for index, (state, ctx) in enumerate(items):
-        if index not in results:
-            results[index] = await apply_invitee(conn, ctx, state, locked=True)
+    if not items:
+        return []
+    ctx = items[0][1]
+    erased = await erased_uris(
+        conn, ctx.tombstones, ctx.integration.id, _uris([state for state, _ in items])
+    )
+    kept = [index for index, (state, _) in enumerate(items) if state.uri not in erased]
+    live = [(_unlinked(items[index][0], erased), items[index][1]) for index in kept]
+    created = await _create_together(conn, live, _independent(live))
+    results = dict.fromkeys(range(len(items)), ERASED)
+    for position, (state, ctx) in enumerate(live):
+        index = kept[position]
+        found = created.get(position)
+        results[index] = found if found is not None else await _apply(conn, ctx, state)
     return [results[index] for index in range(len(items))]
 
 

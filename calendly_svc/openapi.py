@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from calendly_svc.api import schemas
+from calendly_svc.erasure import ERASED_KINDS
 
 Json = dict[str, Any]
 
@@ -246,6 +247,8 @@ CLIENT = closed(
     }
 )
 
+CLIENT_ERASURE = closed({"client_id": ID, "erased": closed(dict.fromkeys(ERASED_KINDS, COUNT))})
+
 CLIENT_SUMMARY = closed(
     {"id": ID, "name": nullable(STRING), "email": STRING, "phone": nullable(STRING)}
 )
@@ -400,6 +403,7 @@ def response_schemas() -> Json:
         "EventTypeRefresh": EVENT_TYPES_REFRESHED,
         "Client": CLIENT,
         "ClientSummary": CLIENT_SUMMARY,
+        "ClientErasure": CLIENT_ERASURE,
         "ClientPage": page("Client"),
         "Cancellation": CANCELLATION,
         "EarlierSlot": EARLIER_SLOT,
@@ -720,6 +724,16 @@ def appointment_paths() -> Json:
             responses({"200": json_response("A page of clients", ref("ClientPage"))},
                       CURSOR_ERRORS, DB_ERRORS),
             parameters=clients_query,
+        )},
+        f"{PREFIX}/clients/{{client_id}}": {"delete": operation(
+            "eraseClient",
+            "Erase a client and everything stored of them (LGPD/GDPR); the invitees' URIs are "
+            "kept only as keyed hashes, so no sync, redelivery or replay brings them back",
+            "appointments",
+            responses({"200": json_response("What was erased, counted per kind",
+                                            ref("ClientErasure"))},
+                      {404: ("not_found", "client_not_found")}, DB_ERRORS),
+            parameters=[path_id("client_id", "the client's id")],
         )},
     }  # fmt: skip
 

@@ -18,11 +18,13 @@ from calendly_svc.domain import (
     PayloadError,
     apply_invitee,
     apply_invitees,
+    erased_uris,
     invitee_state,
 )
 from calendly_svc.event_types import event_type_data, load_event_type, parse_time
 from calendly_svc.jitter import jittered
 from calendly_svc.queries import Conn
+from calendly_svc.tombstones import tombstones
 
 log = structlog.get_logger(__name__)
 INVITEE_EVENTS = frozenset(
@@ -103,12 +105,21 @@ async def _invitee(
 ) -> None:
     """invitee.* and invitee_no_show.*: apply the invitee's state."""
     payload = row.body["payload"]
+    embedded = isinstance(payload.get("scheduled_event"), dict) and payload["scheduled_event"]
+    if not embedded and await _erased_delivery(
+        deps, worker, row, integration, [payload.get("uri")]
+    ):
+        return  # an older payload: checked before the Calendly read it would need
     state = invitee_state(payload, await scheduled_event_of(deps, integration, payload))
     event_type = await resolve_event_type(deps, integration, state.event_type_uri)
-    ctx = ApplyContext(integration, event_type, notifications_on(deps, integration))
+    ctx = ApplyContext(
+        integration, event_type, notifications_on(deps, integration), tombstones(deps.settings)
+    )
     async with deps.pool.acquire() as conn, conn.transaction():
         result = await apply_invitee(conn, ctx, state)
         await _finish(deps, conn, row, worker, result.status, result.reason)
+        if result.reason == "erased":
+            await queries.scrub_webhook_events(conn, [row.id])
 
 
 async def _event_type(
@@ -148,9 +159,28 @@ async def _routing_form(
 ) -> None:
     """routing_form_submission.created: store it; the submitter links it to an invitee."""
     submission = _submission(row.body["payload"])
+    uris = [submission.uri, submission.submitter_uri]
+    if await _erased_delivery(deps, worker, row, integration, uris):
+        return
     async with deps.pool.acquire() as conn, conn.transaction():
         await queries.insert_routing_form_submission(conn, integration.id, submission)
         await _finish(deps, conn, row, worker, "processed", None)
+
+
+async def _erased_delivery(
+    deps: Deps, worker: str, row: queries.ClaimedWebhookEvent, integration: queries.Integration,
+    uris: list[Any],
+) -> bool:  # fmt: skip
+    """A delivery naming an erased invitee or submission is ignored, and nothing of its body,
+    headers or dedup key is kept; False for any other."""
+    named = [uri for uri in uris if isinstance(uri, str)]
+    async with deps.pool.acquire() as conn:
+        if not await erased_uris(conn, tombstones(deps.settings), integration.id, named):
+            return False
+        async with conn.transaction():
+            await _finish(deps, conn, row, worker, "ignored", "erased")
+            await queries.scrub_webhook_events(conn, [row.id])
+    return True
 
 
 HANDLERS: dict[str, Handler] = {
@@ -197,7 +227,7 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.ClaimedWeb
     """Apply one leased delivery and record what happened to it."""
     async with deps.pool.acquire() as conn:
         integration = await queries.get_integration(conn, row.integration_id)
-    reason = _skip_reason(integration, row.event)
+    reason = "erased" if _scrubbed(row) else _skip_reason(integration, row.event)
     try:
         if reason is not None:
             await _ignore(deps, worker, row, reason)
@@ -245,7 +275,15 @@ async def process_webhook_group(
 
 def _joins_run(integration: queries.Integration, row: queries.ClaimedWebhookEvent) -> bool:
     """Whether a delivery can be applied together with its neighbours."""
-    return row.event in INVITEE_EVENTS and _skip_reason(integration, row.event) is None
+    return (
+        row.event in INVITEE_EVENTS and _skip_reason(integration, row.event) is None
+        and not _scrubbed(row)
+    )  # fmt: skip
+
+
+def _scrubbed(row: queries.ClaimedWebhookEvent) -> bool:
+    """A delivery of an erased invitee whose body was scrubbed (replayed later)."""
+    return row.body.get("erased") is True
 
 
 async def _apply_run(
@@ -276,6 +314,7 @@ async def _prepare(
     types: dict[str | None, queries.EventType | None] = {}
     events: dict[str, dict[str, Any]] = {}
     notify = notifications_on(deps, integration)
+    marks = tombstones(deps.settings)
     prepared = []
     for row in run:
         payload = row.body["payload"]
@@ -283,7 +322,7 @@ async def _prepare(
         uri = state.event_type_uri
         if uri not in types:
             types[uri] = await resolve_event_type(deps, integration, uri)
-        prepared.append(_Prepared(row, state, ApplyContext(integration, types[uri], notify)))
+        prepared.append(_Prepared(row, state, ApplyContext(integration, types[uri], notify, marks)))
     return prepared
 
 
@@ -300,4 +339,7 @@ async def _apply_together(
         )  # fmt: skip
         if finished != len(prepared):
             raise LeaseLost(f"{len(prepared) - finished} webhook events of a group")
+        erased = [p.row.id for p, r in zip(prepared, results, strict=True) if r.reason == "erased"]
+        if erased:
+            await queries.scrub_webhook_events(conn, erased)
     return results

@@ -1303,3 +1303,127 @@ async def replace_oauth_state_secret(conn: Conn, old: StateSecret, new: StateSec
         new.code_verifier_enc,
     )  # fmt: skip
     return found is not None
+
+
+# --- erasure (DELETE /clients/{id}) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureInvitee:
+    """An invitee snapshot of the person being erased: its URIs, appointment and event."""
+
+    uri: str
+    old_invitee_uri: str | None
+    new_invitee_uri: str | None
+    appointment_id: int | None
+    event_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureAppointment:
+    """An appointment of the person being erased: what names invitees and events."""
+
+    id: int
+    calendly_event_uri: str
+    calendly_invitee_uri: str
+    history: list[Any]
+
+
+async def erased_uri_hashes(conn: Conn, integration_id: int, hashes: list[bytes]) -> set[bytes]:
+    """Which of these URI hashes are tombstones of the integration."""
+    rows = await conn.fetch(_sql("erased_uri_hashes"), integration_id, hashes)
+    return {bytes(row["uri_hash"]) for row in rows}
+
+
+async def get_user_client(conn: Conn, client_id: int, user_id: int) -> Client | None:
+    """One of the user's clients."""
+    return await _fetch_one(conn, Client, "get_user_client", client_id, user_id)
+
+
+async def erasure_invitees(
+    conn: Conn, integration_id: int, appointment_ids: list[int], email: str
+) -> list[ErasureInvitee]:
+    """The invitees of these appointments or with this normalised email."""
+    return await _fetch_all(
+        conn, ErasureInvitee, "erasure_invitees", integration_id, appointment_ids, email
+    )
+
+
+async def erasure_appointments(
+    conn: Conn, user_id: int, client_id: int, appointment_ids: list[int], invitee_uris: list[str]
+) -> list[ErasureAppointment]:
+    """The user's appointments of the client, these ids (and merged into them) or invitees."""
+    return await _fetch_all(
+        conn, ErasureAppointment, "erasure_appointments", user_id, client_id, appointment_ids,
+        invitee_uris,
+    )  # fmt: skip
+
+
+async def insert_tombstones(conn: Conn, integration_ids: list[int], hashes: list[bytes]) -> None:
+    """Record erased URI hashes (pairs by position)."""
+    await conn.execute(_sql("insert_tombstones"), integration_ids, hashes)
+
+
+async def _deleted(conn: Conn, name: str, *args: Any) -> int:
+    """Run a DELETE/UPDATE … RETURNING; how many rows it touched."""
+    return len(await conn.fetch(_sql(name), *args))
+
+
+async def anonymize_appointments(conn: Conn, ids: list[int]) -> int:
+    """Strip what identifies the invitee from these appointments."""
+    return await _deleted(conn, "anonymize_appointments", ids)
+
+
+async def delete_erased_invitees(conn: Conn, integration_id: int, uris: list[str]) -> int:
+    """Delete invitee snapshots."""
+    return await _deleted(conn, "delete_erased_invitees", integration_id, uris)
+
+
+async def delete_erased_reschedule_waits(conn: Conn, integration_id: int, uris: list[str]) -> int:
+    """Delete the reschedule waits naming these invitees."""
+    return await _deleted(conn, "delete_erased_reschedule_waits", integration_id, uris)
+
+
+async def delete_erased_events_seen(conn: Conn, integration_id: int, event_uris: list[str]) -> int:
+    """Delete what syncs recorded of these events."""
+    return await _deleted(conn, "delete_erased_events_seen", integration_id, event_uris)
+
+
+async def delete_erased_submissions(
+    conn: Conn, integration_id: int, organization_uri: str | None, submitters: list[str],
+    email_pattern: str,
+) -> list[tuple[int, str]]:  # fmt: skip
+    """Delete the person's routing form submissions: (integration id, submission URI) each."""
+    rows = await conn.fetch(
+        _sql("delete_erased_submissions"), integration_id, organization_uri, submitters,
+        email_pattern,
+    )  # fmt: skip
+    return [(row["integration_id"], row["uri"]) for row in rows]
+
+
+async def delete_erased_webhook_events(
+    conn: Conn, integration_ids: list[int], uris: list[str], email_pattern: str
+) -> int:
+    """Delete the stored deliveries whose body names a URI (lower case) or the email."""
+    return await _deleted(
+        conn, "delete_erased_webhook_events", integration_ids, uris, email_pattern
+    )
+
+
+async def delete_erased_outbox(
+    conn: Conn, user_id: int, appointment_ids: list[int], uris: list[str], email_pattern: str
+) -> int:
+    """Delete the notifications about these appointments or naming a URI or the email."""
+    return await _deleted(
+        conn, "delete_erased_outbox", user_id, appointment_ids, uris, email_pattern
+    )
+
+
+async def delete_client(conn: Conn, client_id: int, user_id: int) -> int:
+    """Delete one of the user's clients."""
+    return await _deleted(conn, "delete_client", client_id, user_id)
+
+
+async def scrub_webhook_events(conn: Conn, ids: list[int]) -> None:
+    """Keep nothing of these deliveries but their event, status and times."""
+    await conn.execute(_sql("scrub_webhook_events"), ids)

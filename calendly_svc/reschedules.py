@@ -31,6 +31,7 @@ from calendly_svc.deps import Deps
 from calendly_svc.domain import ApplyContext, PayloadError, apply_invitee, end_moved_booking
 from calendly_svc.domain import invitee_state as to_state
 from calendly_svc.processing import notifications_on, resolve_event_type, retry_delay
+from calendly_svc.tombstones import tombstones
 
 log = structlog.get_logger(__name__)
 CLAIM_LIMIT = 50
@@ -116,7 +117,7 @@ async def _resolve(deps: Deps, claim: str, wait: queries.RescheduleWait) -> None
     if answer.invitee is not None and answer.hosted_by(integration.calendly_user_uri):
         state = to_state(answer.invitee, answer.event or {})
         event_type = await resolve_event_type(deps, integration, state.event_type_uri)
-        ctx = ApplyContext(integration, event_type, notify)
+        ctx = ApplyContext(integration, event_type, notify, tombstones(deps.settings))
         async with deps.pool.acquire() as conn, conn.transaction():
             await queries.lock_integration_apply(conn, integration.id)
             if await queries.finish_reschedule_wait(conn, wait, claim):
@@ -126,6 +127,6 @@ async def _resolve(deps: Deps, claim: str, wait: queries.RescheduleWait) -> None
     async with deps.pool.acquire() as conn, conn.transaction():
         await queries.lock_integration_apply(conn, integration.id)
         if await queries.mark_reschedule_moved(conn, wait, claim):
-            result = await end_moved_booking(conn, ApplyContext(integration, None, notify),
-                                             wait.old_invitee_uri)  # fmt: skip
+            ctx = ApplyContext(integration, None, notify, tombstones(deps.settings))
+            result = await end_moved_booking(conn, ctx, wait.old_invitee_uri)
             log.info("reschedule_half_read", outcome="moved", change=result.change)

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     outbox_timeout_seconds: float = Field(default=10.0, gt=0)
     calendly_scopes: CommaList = Field(default_factory=lambda: list(NEEDED_SCOPES))
     reschedule_half_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
+    erasure_tombstone_keys: CommaList = Field(default_factory=list)
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return items
 
-    @field_validator("oauth_redirect_uris", mode="before")
+    @field_validator("oauth_redirect_uris", "erasure_tombstone_keys", mode="before")
     @classmethod
     def _split_optional(cls, value: object) -> object:
         """Comma-separated list, possibly empty."""

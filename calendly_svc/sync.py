@@ -37,6 +37,7 @@ from calendly_svc.errors import Conflict
 from calendly_svc.event_types import parse_time
 from calendly_svc.metrics import Timer
 from calendly_svc.processing import notifications_on, resolve_event_type
+from calendly_svc.tombstones import tombstones
 
 log = structlog.get_logger(__name__)
 FULL_PASS_EVERY = timedelta(hours=24)
@@ -272,7 +273,7 @@ class SyncRun:
         """Apply one invitee through the same function the webhooks use."""
         event_type = await self._event_type(state.event_type_uri)
         notify = notifications_on(self.deps, self.integration)
-        ctx = ApplyContext(self.integration, event_type, notify)
+        ctx = ApplyContext(self.integration, event_type, notify, tombstones(self.deps.settings))
         async with self.deps.pool.acquire() as conn, conn.transaction():
             result = await apply_invitee(conn, ctx, state)
         self._count(result)

@@ -9,8 +9,10 @@ from calendly_svc.api import schemas
 from calendly_svc.api.pagination import cursor_time, decode_cursor, id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.domain import normalize_email
+from calendly_svc.erasure import erase_client
 from calendly_svc.errors import NotFound
 from calendly_svc.keys import DEPS, USER_ID
+from calendly_svc.tombstones import tombstones
 from calendly_svc.views import appointment_view, client_view
 
 routes = web.RouteTableDef()
@@ -73,3 +75,19 @@ async def list_clients(request: web.Request) -> web.Response:
         )
     page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
     return web.json_response({"items": [client_view(c) for c in page], "next_cursor": cursor})
+
+
+@routes.delete(f"{PREFIX}/clients/{{client_id}}")
+async def delete_client(request: web.Request) -> web.Response:
+    """Erase a client and everything stored of them; another user's client is not found."""
+    client_id, user_id = path_int(request, "client_id"), request[USER_ID]
+    deps = request.app[DEPS]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        client = await queries.get_user_client(conn, client_id, user_id)
+        if client is None:
+            raise NotFound("client not found", code="client_not_found")
+        integration = await queries.get_integration_by_user(conn, user_id)
+        if integration is not None:
+            await queries.lock_integration_apply(conn, integration.id)
+        erased = await erase_client(conn, tombstones(deps.settings), client, integration)
+    return web.json_response({"client_id": client_id, "erased": erased})
