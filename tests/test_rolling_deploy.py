@@ -12,9 +12,8 @@ import asyncpg
 from calendly_svc.api.appointments import PREFIX
 from calendly_svc.openapi import OPENAPI_PATH
 from calendly_svc.queries_loader import load_queries
-from tests.conftest import Api, Sandbox
+from tests.conftest import MAIN_APP_SECRET, Api, MainAppReceiver, Sandbox
 from tests.helpers import appointments, book, default_event_type, eventually, settled
-from tests.test_notifications import SECRET, Receiver, receiver  # noqa: F401
 
 NEXT_RELEASE = """ALTER TABLE {table}
     ADD COLUMN zz_next_release text DEFAULT 'x',
@@ -107,7 +106,7 @@ async def _booking(api: Api, control: Sandbox, start: str, email: str) -> dict[s
     return appointment
 
 
-async def _delivered(state: Receiver, count: int) -> bool:
+async def _delivered(state: MainAppReceiver, count: int) -> bool:
     """Whether the main app received `count` notifications."""
     return len(state.received) >= count
 
@@ -116,13 +115,13 @@ async def test_a_column_added_by_the_next_release_breaks_nothing(
     start_service: Callable[..., Awaitable[Api]],
     control: Sandbox,
     database_url: str,
-    receiver: tuple[Receiver, str],  # noqa: F811
+    main_app: tuple[MainAppReceiver, str],
 ) -> None:
     """The service runs (statements prepared, pools warm), then every table gets a nullable and
     a NOT NULL column with a default: the API, a webhook, a sync and a notification still work."""
-    state, url = receiver
+    state, url = main_app
     api = await start_service(
-        main_app_webhook_url=url, main_app_webhook_secret=SECRET, worker_poll_seconds=0.2
+        main_app_webhook_url=url, main_app_webhook_secret=MAIN_APP_SECRET, worker_poll_seconds=0.2
     )
     await api.connect()
     first = await _booking(api, control, "2030-01-07T10:00:00Z", "ana@example.com")
