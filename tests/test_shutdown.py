@@ -68,10 +68,15 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, **kwargs:
 
 
 async def _connect(session: aiohttp.ClientSession, base: str) -> None:
-    """The OAuth round trip through the browser callback."""
+    """The OAuth round trip: the browser callback forwards code and state, which the main app
+    posts to /oauth-callback."""
     _, start = await _call(session, "GET", f"{base}/api/v1/calendly/auth-url")
     async with session.get(start["auth_url"]) as resp:  # follows into /oauth/callback
         assert resp.status == 200, await resp.text()
+        forwarded = await resp.json()
+    body = {"code": forwarded["code"], "state": forwarded["state"]}
+    status, _ = await _call(session, "POST", f"{base}/api/v1/calendly/oauth-callback", json=body)
+    assert status == 200
 
 
 async def test_sigterm_drains_and_releases(
