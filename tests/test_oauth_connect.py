@@ -349,3 +349,39 @@ async def test_no_plaintext_secret_is_stored(api: Api, database_url: str) -> Non
         assert secret not in dump
         assert secret.encode().hex() not in dump
         assert base64.b64encode(secret.encode()).decode() not in dump
+
+
+async def _refresh_with(control: Sandbox, refresh_token: str) -> tuple[int, Any]:
+    """A refresh at the sandbox's token endpoint with this refresh token."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    auth = "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
+    async with control.session.post(
+        f"{control.url}/oauth/token", data=form, headers={"Authorization": auth}
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_reconnecting_with_another_account_releases_the_old_one(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    await control.call(
+        "POST", "/_sandbox/users", {"email": "y@example.com", "name": "Y", "new_organization": True}
+    )
+    first = await api.connect(1)  # Calendly user X (owner of the default organization)
+    cipher: SecretCipher = api.client.server.app[CIPHER]
+    conn = await asyncpg.connect(database_url)
+    old_refresh = cipher.decrypt(
+        await conn.fetchval("SELECT refresh_token_enc FROM integrations WHERE user_id = 1")
+    )
+    await conn.close()
+    second = await api.connect(1, "y@example.com")  # the same main-app user, as Calendly user Y
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    refreshed, refusal = await _refresh_with(control, old_refresh)
+    assert (second["id"], second["email"]) == (first["id"], "y@example.com")
+    assert first["webhook_uri"] not in [h["uri"] for h in hooks]
+    assert sorted((h["scope"], h["organization"], h["state"]) for h in hooks) == [
+        ("organization", second["calendly_organization_uri"], "active"),
+        ("user", second["calendly_organization_uri"], "active"),
+    ]
+    assert [h["uri"] for h in hooks if h["scope"] == "user"] == [second["webhook_uri"]]
+    assert (refreshed, refusal["error"]) == (400, "invalid_grant")
