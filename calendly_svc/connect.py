@@ -478,8 +478,10 @@ async def check_organization_webhook(
             if record is not None and record.integration_id is not None
             else None
         )
+    if record is None or record.state in UNHELD_STATES:
+        return await _claim_unheld(deps, integration, record)
     problem = await _organization_webhook_problem(deps, integration, source, record, holder)
-    if problem is None or record is None:
+    if problem is None:
         return None
     candidates = await _candidates(deps, record, None)
     candidates.sort(key=lambda c: c.id != integration.id)
@@ -492,12 +494,10 @@ async def check_organization_webhook(
 
 async def _organization_webhook_problem(
     deps: Deps, integration: queries.Integration, source: TokenSource,
-    record: queries.OrganizationWebhook | None, holder: queries.Integration | None,
+    record: queries.OrganizationWebhook, holder: queries.Integration | None,
 ) -> str | None:  # fmt: skip
-    """What is wrong with the organization's subscription, or None when it is healthy (or
-    another active holder's own check answers for it)."""
-    if record is None or record.state in ("released", "deleted", "not_permitted"):
-        return None  # nobody holds one: an admin connecting claims it
+    """What is wrong with the held subscription, or None when it is healthy (or another active
+    holder's own check answers for it)."""
     if record.state == "creating":
         age = (datetime.now(UTC) - record.updated_at).total_seconds()
         return "left creating" if age > CREATING_STALE_SECONDS else None
@@ -512,6 +512,29 @@ async def _organization_webhook_problem(
     except CalendlyNotFound:
         state = "missing"
     return None if state == "active" else str(state)
+
+
+# Nobody holds the organization's subscription in these states (deleted: before issue 15).
+UNHELD_STATES = frozenset({"released", "deleted", "error", "not_permitted"})
+
+
+async def _claim_unheld(
+    deps: Deps, integration: queries.Integration, record: queries.OrganizationWebhook | None
+) -> str | None:
+    """Nobody holds a subscription: this integration creates it unless it is known not to be
+    allowed to (a plain member)."""
+    if integration.routing_forms_webhook == "not_permitted":
+        return None
+    await ensure_organization_webhook(deps, integration)
+    async with deps.pool.acquire() as conn:
+        fresh = await queries.get_organization_webhook(
+            conn, str(integration.calendly_organization_uri)
+        )
+    if fresh is None or fresh.state != "active" or fresh.integration_id != integration.id:
+        return None
+    log.warning("organization_webhook_created", organization=fresh.organization_uri)
+    was = record.state if record is not None else "absent"
+    return f"organization webhook subscription {was}: created for integration {integration.id}"
 
 
 async def _candidates(

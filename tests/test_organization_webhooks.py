@@ -142,3 +142,30 @@ async def test_periodic_check_moves_it_off_a_holder_that_needs_reauth(
     ]
     assert [(h["callback_url"], h["state"]) for h in after] == [(_org_url(second), "active")]
     assert read == [made]
+
+
+async def test_periodic_check_recreates_one_nobody_holds(
+    start_service: Any, control: Sandbox, database_url: str
+) -> None:
+    api = await start_service(sync_schedule_check_seconds=0.2, sync_interval_seconds=3600)
+    _, second = await _two_admins(api, control)
+    # as a disconnect left it before issue 15: deleted at Calendly and the record 'deleted',
+    # while the other admin's status still says active
+    [hook] = await _org_hooks(control)
+    await control.call(
+        "POST", f"/_sandbox/webhook_subscriptions/{hook['uri'].rsplit('/', 1)[1]}/disable"
+    )
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        "UPDATE organization_webhooks SET state = 'deleted', webhook_uri = NULL, webhook_url = NULL"
+    )
+    await conn.close()
+    await _due(database_url, 2)
+    notes = await eventually(lambda: _periodic_notes(api, 2), within=20)
+    active = [h for h in await _org_hooks(control) if h["state"] == "active"]
+    made, read = await _submitted_and_read(api, control, 2)
+    assert notes == [
+        f"organization webhook subscription deleted: created for integration {second['id']}"
+    ]
+    assert [h["callback_url"] for h in active] == [_org_url(second)]
+    assert read == [made]
