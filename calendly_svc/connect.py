@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from calendly_svc.calendly.errors import (
     CalendlyError,
     CalendlyNotFound,
     CalendlyPermissionDenied,
+    NeedsReauth,
 )
 from calendly_svc.calendly.oauth import TokenGrant
 from calendly_svc.calendly.scopes import allows, missing_scopes, parse_scopes
@@ -67,7 +69,7 @@ async def start_authorization(deps: Deps, user_id: int, redirect_uri: str | None
     return {"auth_url": auth_url, "state": state}
 
 
-async def _consume_state(deps: Deps, state: str, user_id: int | None) -> queries.OAuthState:
+async def _consume_state(deps: Deps, state: str, user_id: int) -> queries.OAuthState:
     """Use the state once (committed before anything else happens)."""
     async with deps.pool.acquire() as conn:
         pending = await queries.consume_oauth_state(conn, sha256(state), user_id)
@@ -99,7 +101,7 @@ def _account(user_id: int, grant: TokenGrant, me: dict[str, Any]) -> queries.Con
 
 
 async def complete_authorization(
-    deps: Deps, code: str, state: str, user_id: int | None
+    deps: Deps, code: str, state: str, user_id: int
 ) -> queries.Integration:
     """Exchange the code, store the integration, subscribe to webhooks, load event types."""
     pending = await _consume_state(deps, state, user_id)
@@ -114,17 +116,22 @@ async def complete_authorization(
             ) from exc
         raise CalendlyError(exc.status, exc.message, exc.title) from exc
     me = await _me(deps, grant)
+    account = _account(pending.user_id, grant, me)
     try:
         async with deps.pool.acquire() as conn, conn.transaction():
             previous = await queries.get_integration_by_user(conn, pending.user_id)
             integration = await queries.upsert_connected_integration(
-                conn, _account(pending.user_id, grant, me), encrypt_grant(deps.cipher, grant)
+                conn, account, encrypt_grant(deps.cipher, grant)
             )
     except asyncpg.UniqueViolationError:  # the account is another user's (409 at the edge)
         await _revoke_quietly(deps, grant)
         raise
     log.info("integration_connected", integration_id=integration.id, user_id=integration.user_id)
-    await ensure_webhook(deps, integration, previous.webhook_uri if previous else None)
+    previous_uri = previous.webhook_uri if previous else None
+    if previous is not None and previous.calendly_user_uri != account.calendly_user_uri:
+        await _release_previous_account(deps, previous)
+        previous_uri = None
+    await ensure_webhook(deps, integration, previous_uri)
     await ensure_organization_webhook(deps, integration)
     await _load_event_types(deps, integration)
     async with deps.pool.acquire() as conn:
@@ -135,6 +142,48 @@ async def complete_authorization(
 
         await enqueue(deps, fresh, "initial")
     return fresh
+
+
+async def _release_previous_account(deps: Deps, previous: queries.Integration) -> None:
+    """The user reconnected with another Calendly account: the old one's subscriptions are
+    removed with the OLD account's token (the new one may not touch them) and its tokens are
+    revoked. Best effort, like a disconnect."""
+    if previous.status != "active" or previous.refresh_token_enc is None:
+        log.info("previous_account_not_released", integration_id=previous.id,
+                 status=previous.status)  # fmt: skip
+        if previous.status != "disconnected":
+            await _hand_over_quietly(deps, previous, None)
+        return
+    try:
+        async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+            source, tokens = await _previous_tokens(deps, previous)
+            if previous.webhook_uri:
+                await _delete_quietly(deps, source, previous.webhook_uri)
+            await hand_over_organization_webhook(deps, previous, source)
+            for token in tokens:
+                await deps.oauth.revoke(token)
+    except Exception as exc:  # logged; the new account stays connected
+        log.warning("previous_account_release_failed", integration_id=previous.id,
+                    error=repr(exc))  # fmt: skip
+        return
+    log.info("previous_account_released", integration_id=previous.id)
+
+
+async def _previous_tokens(
+    deps: Deps, previous: queries.Integration
+) -> tuple[StaticToken, list[str]]:
+    """A token of the replaced account (refreshed without storing it: the row now holds the new
+    account's) and the tokens to revoke."""
+    assert previous.refresh_token_enc is not None
+    access = deps.cipher.decrypt(previous.access_token_enc) if previous.access_token_enc else None
+    refresh = deps.cipher.decrypt(previous.refresh_token_enc)
+    margin = timedelta(seconds=deps.settings.token_refresh_margin_seconds)
+    expires = previous.token_expires_at
+    if access is None or expires is None or expires - margin <= datetime.now(UTC):
+        grant = await deps.oauth.refresh(refresh)
+        access, refresh = grant.access_token, grant.refresh_token
+    source = StaticToken(previous.calendly_user_uri, access, previous.granted_scopes)
+    return source, [access, refresh]
 
 
 async def _revoke_quietly(deps: Deps, grant: TokenGrant) -> None:
@@ -343,26 +392,12 @@ async def disconnect(deps: Deps, user_id: int) -> None:
     integration = await live_integration(deps, user_id)
     if integration.status == "active":
         await _release_at_calendly(deps, integration)
+    else:  # no token of its own: another admin takes the organization subscription over
+        await _hand_over_quietly(deps, integration, None)
     async with deps.pool.acquire() as conn:
         await queries.mark_disconnected(conn, integration.id)
     deps.receivers.forget(integration.public_id)
     log.info("integration_disconnected", integration_id=integration.id, user_id=user_id)
-
-
-async def _release_organization_webhook(
-    deps: Deps, source: TokenSource, integration: queries.Integration
-) -> None:
-    """Delete the organization subscription this integration created, so another admin may."""
-    organization = integration.calendly_organization_uri
-    if organization is None:
-        return
-    async with deps.pool.acquire() as conn:
-        record = await queries.get_organization_webhook(conn, organization)
-    if record is None or record.integration_id != integration.id or record.webhook_uri is None:
-        return
-    await _delete_quietly(deps, source, record.webhook_uri)
-    async with deps.pool.acquire() as conn:
-        await queries.set_organization_webhook(conn, organization, None, None, "deleted", None)
 
 
 async def _release_at_calendly(deps: Deps, integration: queries.Integration) -> None:
@@ -379,7 +414,196 @@ async def _release(deps: Deps, source: TokenSource, integration: queries.Integra
     """Delete the subscriptions and revoke both tokens."""
     if integration.webhook_uri:
         await _delete_quietly(deps, source, integration.webhook_uri)
-    await _release_organization_webhook(deps, source, integration)
+    await hand_over_organization_webhook(deps, integration, source)
     for token_enc in (integration.access_token_enc, integration.refresh_token_enc):
         if token_enc is not None:
             await deps.oauth.revoke(deps.cipher.decrypt(token_enc))
+
+
+# A 'creating' record older than this was left by a process that stopped midway.
+CREATING_STALE_SECONDS = 60.0
+
+
+def _organization_webhook_body(deps: Deps, holder: queries.Integration) -> dict[str, Any]:
+    """The create body of the organization subscription held by `holder`."""
+    return {"url": webhook_callback_url(deps, holder) + "&scope=organization",
+            "events": list(ORGANIZATION_WEBHOOK_EVENTS),
+            "organization": holder.calendly_organization_uri, "scope": "organization"}  # fmt: skip
+
+
+async def _hand_over_quietly(
+    deps: Deps, integration: queries.Integration, source: TokenSource | None
+) -> None:
+    """Best effort: a Calendly failure must not keep a user from disconnecting."""
+    try:
+        async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+            await hand_over_organization_webhook(deps, integration, source)
+    except Exception as exc:  # logged; the periodic check repairs it later
+        log.warning("organization_webhook_hand_over_failed", integration_id=integration.id,
+                    error=repr(exc))  # fmt: skip
+
+
+async def hand_over_organization_webhook(
+    deps: Deps, integration: queries.Integration, source: TokenSource | None
+) -> None:
+    """The integration stops holding its organization's subscription (disconnect, or another
+    account): another active admin integration of the organization takes it over, else it is
+    released. `source` is the leaving holder's token, when it still has one."""
+    organization = integration.calendly_organization_uri
+    if organization is None:
+        return
+    async with deps.pool.acquire() as conn:
+        record = await queries.get_organization_webhook(conn, organization)
+    if record is None or record.integration_id != integration.id:
+        return
+    await _move_organization_webhook(deps, record, await _candidates(deps, record, integration.id),
+                                     source)  # fmt: skip
+
+
+async def check_organization_webhook(
+    deps: Deps, integration: queries.Integration, source: TokenSource
+) -> str | None:
+    """Periodic check: the organization's subscription exists and is active at Calendly and its
+    holder is active; otherwise it is recreated through an active admin integration (this one
+    first). Returns a note for the sync log when something was repaired."""
+    organization = integration.calendly_organization_uri
+    if organization is None or missing_scopes(
+        ORGANIZATION_WEBHOOK_SCOPES, integration.granted_scopes
+    ):
+        return None
+    async with deps.pool.acquire() as conn:
+        record = await queries.get_organization_webhook(conn, organization)
+        holder = (
+            await queries.get_integration(conn, record.integration_id)
+            if record is not None and record.integration_id is not None
+            else None
+        )
+    if record is None or record.state in UNHELD_STATES:
+        return await _claim_unheld(deps, integration, record)
+    problem = await _organization_webhook_problem(deps, integration, source, record, holder)
+    if problem is None:
+        return None
+    candidates = await _candidates(deps, record, None)
+    candidates.sort(key=lambda c: c.id != integration.id)
+    old_source = source if holder is not None and holder.id == integration.id else None
+    state = await _move_organization_webhook(deps, record, candidates, old_source)
+    log.warning("organization_webhook_repaired", organization=organization, problem=problem,
+                state=state)  # fmt: skip
+    return f"organization webhook subscription {problem}: {state}"
+
+
+async def _organization_webhook_problem(
+    deps: Deps, integration: queries.Integration, source: TokenSource,
+    record: queries.OrganizationWebhook, holder: queries.Integration | None,
+) -> str | None:  # fmt: skip
+    """What is wrong with the held subscription, or None when it is healthy (or another active
+    holder's own check answers for it)."""
+    if record.state == "creating":
+        age = (datetime.now(UTC) - record.updated_at).total_seconds()
+        return "left creating" if age > CREATING_STALE_SECONDS else None
+    if holder is None or holder.status != "active":
+        return f"held by a {holder.status if holder else 'missing'} integration"
+    if holder.id != integration.id:
+        return None
+    if record.webhook_uri is None:
+        return "absent"
+    try:
+        state = (await deps.calendly.get_webhook(source, record.webhook_uri)).get("state")
+    except CalendlyNotFound:
+        state = "missing"
+    return None if state == "active" else str(state)
+
+
+# Nobody holds the organization's subscription in these states (deleted: before issue 15).
+UNHELD_STATES = frozenset({"released", "deleted", "error", "not_permitted"})
+
+
+async def _claim_unheld(
+    deps: Deps, integration: queries.Integration, record: queries.OrganizationWebhook | None
+) -> str | None:
+    """Nobody holds a subscription: this integration creates it unless it is known not to be
+    allowed to (a plain member)."""
+    if integration.routing_forms_webhook == "not_permitted":
+        return None
+    await ensure_organization_webhook(deps, integration)
+    async with deps.pool.acquire() as conn:
+        fresh = await queries.get_organization_webhook(
+            conn, str(integration.calendly_organization_uri)
+        )
+    if fresh is None or fresh.state != "active" or fresh.integration_id != integration.id:
+        return None
+    log.warning("organization_webhook_created", organization=fresh.organization_uri)
+    was = record.state if record is not None else "absent"
+    return f"organization webhook subscription {was}: created for integration {integration.id}"
+
+
+async def _candidates(
+    deps: Deps, record: queries.OrganizationWebhook, exclude_id: int | None
+) -> list[queries.Integration]:
+    """Active integrations of the organization whose grant can hold its subscription."""
+    async with deps.pool.acquire() as conn:
+        ids = await queries.organization_webhook_candidates(
+            conn, record.organization_uri, exclude_id
+        )
+        rows = [await queries.get_integration(conn, integration_id) for integration_id in ids]
+    return [
+        row for row in rows
+        if row is not None and not missing_scopes(ORGANIZATION_WEBHOOK_SCOPES, row.granted_scopes)
+    ]  # fmt: skip
+
+
+async def _move_organization_webhook(
+    deps: Deps, record: queries.OrganizationWebhook, candidates: list[queries.Integration],
+    old_source: TokenSource | None,
+) -> str:  # fmt: skip
+    """Create the subscription through the first candidate that can, then delete the old one;
+    with none, delete the old one (when a token can) and release the record. Returns the
+    record's new state."""
+    for candidate in candidates:
+        source = deps.tokens.for_integration(candidate)
+        created = await _create_for(deps, source, candidate)
+        if created is None:
+            continue
+        move = queries.OrganizationWebhookMove(
+            candidate.id, created["uri"], created["callback_url"], "active"
+        )
+        async with deps.pool.acquire() as conn:
+            moved = await queries.move_organization_webhook(conn, record, move)
+            if moved:
+                await queries.set_routing_forms_webhook(conn, candidate.id, "active")
+        if not moved:  # another replica moved it first: keep theirs
+            await _delete_quietly(deps, source, created["uri"])
+            return "moved concurrently"
+        if record.webhook_uri and record.webhook_uri != created["uri"]:
+            await _delete_quietly(deps, old_source or source, record.webhook_uri)
+        log.info("organization_webhook_moved", organization=record.organization_uri,
+                 integration_id=candidate.id)  # fmt: skip
+        return f"recreated for integration {candidate.id}"
+    if record.webhook_uri and old_source is not None:
+        await _delete_quietly(deps, old_source, record.webhook_uri)
+    released = queries.OrganizationWebhookMove(None, None, None, "released")
+    async with deps.pool.acquire() as conn:
+        await queries.move_organization_webhook(conn, record, released)
+    log.info("organization_webhook_released", organization=record.organization_uri)
+    return "released (no active admin integration left)"
+
+
+async def _create_for(
+    deps: Deps, source: TokenSource, candidate: queries.Integration
+) -> dict[str, Any] | None:
+    """The subscription created through this candidate, or None when it may not (its state is
+    recorded) or Calendly fails."""
+    try:
+        if await _role(deps, source, candidate) not in ADMIN_ROLES:
+            state = "not_permitted"
+        else:
+            body = _organization_webhook_body(deps, candidate)
+            return await _create_replacing(deps, source, candidate, body)
+    except CalendlyPermissionDenied:
+        state = "not_permitted"
+    except (CalendlyError, NeedsReauth) as exc:
+        log.warning("organization_webhook_failed", integration_id=candidate.id, error=str(exc))
+        state = "error"
+    async with deps.pool.acquire() as conn:
+        await queries.set_routing_forms_webhook(conn, candidate.id, state)
+    return None

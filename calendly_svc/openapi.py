@@ -205,6 +205,9 @@ INTEGRATION = closed(
 )
 
 AUTH_URL = closed({"auth_url": URI, "state": STRING})
+BROWSER_AUTHORIZED = closed(
+    {"status": enum("authorized"), "code": STRING, "state": STRING, "next": STRING}
+)
 
 EVENT_TYPE = closed(
     {
@@ -395,6 +398,7 @@ def response_schemas() -> Json:
         "Ready": closed({"status": {"const": "ready"}}),
         "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
         "AuthUrl": AUTH_URL,
+        "BrowserAuthorized": BROWSER_AUTHORIZED,
         "Status": STATUS,
         "SyncSettings": SYNC_SETTINGS,
         "Integration": INTEGRATION,
@@ -556,13 +560,21 @@ def connect_paths() -> Json:
         "code": "authorization code from Calendly",
         "state": "the state issued by GET /auth-url",
         "error": "Calendly's error when the user refused",
+        "error_description": "Calendly's description of that error",
     })  # fmt: skip
     redirect = {
-        "description": "Sent to OAUTH_SUCCESS_REDIRECT_URL with `status=connected`, or "
-        "`status=error&reason=<code>` (only when that setting is configured)",
+        "description": "The browser is sent to OAUTH_COMPLETE_URL (or the deprecated "
+        "OAUTH_SUCCESS_REDIRECT_URL) with Calendly's `code` and `state` (or `error`, "
+        "`error_description` and `state`) appended; that main-app page completes the flow with "
+        "POST /oauth-callback as its signed-in user. Nothing is connected here.",
         "headers": {**REQUEST_ID_HEADER, "Location": {"required": True, "schema": URI}},
     }
     connected = json_response("The connected integration", ref("Integration"))
+    authorized = json_response(
+        "Without OAUTH_COMPLETE_URL: the code and state for the main app to POST to "
+        "/oauth-callback (nothing is connected here)",
+        ref("BrowserAuthorized"),
+    )
     return {
         f"{PREFIX}/auth-url": {"get": operation(
             "getAuthUrl", "A Calendly authorization URL bound to the user", "connect",
@@ -580,12 +592,10 @@ def connect_paths() -> Json:
             requestBody=json_body("OAuthCallbackBody"),
         )},
         f"{PREFIX}/oauth/callback": {"get": operation(
-            "browserOAuthCallback", "Calendly's browser redirect; the state names the user",
-            "connect",
-            responses({"200": connected, "302": redirect},
-                      {400: ("authorization_failed", "invalid_code", "invalid_state")},
-                      QUERY_ERRORS,
-                      {409: ("calendly_account_in_use",)}, CALENDLY_ERRORS, DB_ERRORS),
+            "browserOAuthCallback",
+            "Calendly's browser redirect: forwards code and state to the main app", "connect",
+            responses({"200": authorized, "302": redirect}, {400: ("authorization_failed",)},
+                      QUERY_ERRORS),
             parameters=browser_query, security=PUBLIC,
         )},
     }  # fmt: skip

@@ -289,9 +289,7 @@ async def insert_oauth_state(
     )
 
 
-async def consume_oauth_state(
-    conn: Conn, state_hash: bytes, user_id: int | None
-) -> OAuthState | None:
+async def consume_oauth_state(conn: Conn, state_hash: bytes, user_id: int) -> OAuthState | None:
     """Use a state once; None when unknown, expired, used or another user's."""
     return await _fetch_one(conn, OAuthState, "consume_oauth_state", state_hash, user_id)
 
@@ -1043,6 +1041,37 @@ async def set_routing_forms_webhook(conn: Conn, integration_id: int, state: str)
 async def get_organization_webhook(conn: Conn, organization_uri: str) -> OrganizationWebhook | None:
     """The organization's subscription record."""
     return await _fetch_one(conn, OrganizationWebhook, "get_organization_webhook", organization_uri)
+
+
+async def organization_webhook_candidates(
+    conn: Conn, organization_uri: str, exclude_id: int | None
+) -> list[int]:
+    """Ids of the organization's active integrations but one, known admins first."""
+    rows = await conn.fetch(_sql("organization_webhook_candidates"), organization_uri, exclude_id)
+    return [int(row["id"]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationWebhookMove:
+    """The organization subscription's new holder and state."""
+
+    integration_id: int | None
+    webhook_uri: str | None
+    webhook_url: str | None
+    state: str
+    error: str | None = None
+
+
+async def move_organization_webhook(
+    conn: Conn, seen: OrganizationWebhook, move: OrganizationWebhookMove
+) -> bool:
+    """Replace the holder and subscription `seen` names; False when they changed meanwhile."""
+    moved = await conn.fetchval(
+        _sql("move_organization_webhook"), seen.organization_uri, seen.integration_id,
+        seen.webhook_uri, move.integration_id, move.webhook_uri, move.webhook_url, move.state,
+        move.error,
+    )  # fmt: skip
+    return moved is not None
 
 
 # --- sync -------------------------------------------------------------------------------------

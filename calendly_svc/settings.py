@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     service_api_tokens: CommaList
     token_encryption_key: CommaList
     oauth_success_redirect_url: str | None = None
+    oauth_complete_url: str | None = None
     oauth_redirect_uris: CommaList = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -114,7 +115,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a Calendly scope: {', '.join(map(str, bad))}")
         return items
 
-    @field_validator("oauth_success_redirect_url", "main_app_webhook_url", mode="before")
+    @field_validator(
+        "oauth_success_redirect_url", "oauth_complete_url", "main_app_webhook_url", mode="before"
+    )
     @classmethod
     def _optional_url(cls, value: object) -> object:
         """An empty value means unset; anything else must be an http(s) URL."""
@@ -175,6 +178,12 @@ class Settings(BaseSettings):
     def oauth_callback_url(self) -> str:
         """The browser callback registered as the default OAuth redirect URI."""
         return f"{self.backend_url}/api/v1/calendly/oauth/callback"
+
+    @property
+    def oauth_forward_url(self) -> str | None:
+        """The main app's page the browser callback forwards code and state to (the deprecated
+        OAUTH_SUCCESS_REDIRECT_URL stands in for OAUTH_COMPLETE_URL)."""
+        return self.oauth_complete_url or self.oauth_success_redirect_url
 
     @property
     def webhook_base_url(self) -> str:

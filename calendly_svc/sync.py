@@ -197,6 +197,7 @@ class SyncRun:
         """Stream the window's events; apply the changed ones with bounded concurrency."""
         if self.job.trigger == "periodic":
             await self._check_subscription()
+            await self._check_organization_subscription()
         slots = asyncio.Semaphore(self.deps.settings.sync_concurrency)
         page: list[dict[str, Any]] = []
         async with asyncio.TaskGroup() as group:
@@ -306,6 +307,17 @@ class SyncRun:
         await connect.ensure_webhook(self.deps, self.integration, uri)
         self.notes.append(f"webhook subscription {state or 'absent'}: recreated")
         log.warning("webhook_subscription_recreated", previous_state=state or "absent")
+
+    async def _check_organization_subscription(self) -> None:
+        """The organization's routing forms subscription is alive and held by an active admin."""
+        try:
+            note = await connect.check_organization_webhook(
+                self.deps, self.integration, self.source
+            )
+        except CalendlyError as exc:  # the next periodic sync checks again
+            note = f"organization webhook subscription not checked: {exc.message}"
+        if note is not None:
+            self.notes.append(note)
 
 
 async def _open_log(

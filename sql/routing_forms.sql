@@ -45,3 +45,21 @@ FROM routing_form_submissions
 WHERE organization_uri = $1::text AND ($2::bigint IS NULL OR id < $2::bigint)
 ORDER BY id DESC
 LIMIT $3::integer;
+
+-- name: organization_webhook_candidates
+-- Active integrations of the organization that may hold its subscription (known admins first).
+SELECT id FROM integrations
+WHERE calendly_organization_uri = $1::text AND status = 'active'
+  AND id IS DISTINCT FROM $2::bigint
+ORDER BY routing_forms_webhook = 'active' DESC NULLS LAST, id;
+
+-- name: move_organization_webhook
+-- Compare-and-set: replaces only the holder and subscription the caller read, so concurrent
+-- hand-overs and checks cannot both win (the loser deletes what it created).
+UPDATE organization_webhooks
+SET integration_id = $4::bigint, webhook_uri = $5::text, webhook_url = $6::text,
+    state = $7::text, error = $8::text, updated_at = now()
+WHERE organization_uri = $1::text
+  AND integration_id IS NOT DISTINCT FROM $2::bigint
+  AND webhook_uri IS NOT DISTINCT FROM $3::text
+RETURNING organization_uri;

@@ -219,7 +219,8 @@ async def test_another_sandbox_user_connects_separately(api: Api, control: Sandb
 
 
 async def _browser_get(url: str) -> aiohttp.ClientResponse:
-    """Follow the sandbox's authorize redirect into the service, as a browser would."""
+    """Follow the sandbox's authorize redirect into the service, as a browser would (the body
+    is read, so .json() still works after the session closed)."""
     async with aiohttp.ClientSession() as session:
         async with session.get(url, allow_redirects=False) as authorize:
             location = authorize.headers["Location"]
@@ -228,26 +229,100 @@ async def _browser_get(url: str) -> aiohttp.ClientResponse:
             return resp
 
 
-async def test_browser_callback_redirects_to_frontend(start_service: Any) -> None:
-    api = await start_service(oauth_success_redirect_url="https://app.example.com/settings?tab=cal")
-    _, body = await api.call("GET", "/auth-url", 5)
-    resp = await _browser_get(body["auth_url"])
-    again = await _browser_get(body["auth_url"])
-    status, current = await api.call("GET", "/status", 5)
-    assert resp.status == 302
-    assert resp.headers["Location"] == "https://app.example.com/settings?tab=cal&status=connected"
-    assert again.headers["Location"] == (
-        "https://app.example.com/settings?tab=cal&status=error&reason=invalid_state"
+async def _grants(control: Sandbox) -> dict[str, int]:
+    """The sandbox's token grants so far, by grant type."""
+    grants: dict[str, int] = (await control.call("GET", "/_sandbox/stats"))["token_grants"]
+    return grants
+
+
+async def test_an_auth_link_approved_by_someone_else_connects_nobody(
+    api: Api, control: Sandbox
+) -> None:
+    await control.call("POST", "/_sandbox/users", {"email": "victim@example.com", "name": "V"})
+    # user 1 makes an auth link and sends it to V, who approves it with their own account
+    _, start = await api.call("GET", "/auth-url", 1)
+    resp = await _browser_get(start["auth_url"] + "&login_hint=victim@example.com")
+    forwarded = await resp.json()
+    grants = await _grants(control)
+    # V's browser reaches the main app's page, which completes the flow as V (user 2)
+    status, body = await api.call(
+        "POST", "/oauth-callback", 2, json={"code": forwarded["code"], "state": forwarded["state"]}
     )
-    assert (status, current["connected"]) == (200, True)
+    exchanged = (await _grants(control))["authorization_code"] - grants["authorization_code"]
+    _, attacker = await api.call("GET", "/status", 1)
+    victim = await api.connect(2, "victim@example.com")
+    assert (resp.status, forwarded["status"], forwarded["state"]) == (
+        200,
+        "authorized",
+        start["state"],
+    )
+    assert (status, body["error"]["code"]) == (400, "invalid_state")
+    assert exchanged == 0  # the refused state's code was never exchanged
+    assert attacker["connected"] is False
+    assert (victim["status"], victim["email"]) == ("active", "victim@example.com")
+
+
+async def test_browser_callback_forwards_code_and_state_to_the_main_app(
+    start_service: Any, control: Sandbox
+) -> None:
+    api = await start_service(oauth_complete_url="https://app.example.com/calendly/done?tab=cal")
+    _, start = await api.call("GET", "/auth-url", 5)
+    grants = await _grants(control)
+    resp = await _browser_get(start["auth_url"])
+    denied = await api.client.get(
+        "/api/v1/calendly/oauth/callback?error=access_denied&state=s1", allow_redirects=False
+    )
+    browser_grants = await _grants(control)
+    _, before = await api.call("GET", "/status", 5)
+    forwarded = _query(resp.headers["Location"])
+    status, integration = await api.call(
+        "POST", "/oauth-callback", 5, json={"code": forwarded["code"], "state": forwarded["state"]}
+    )
+    assert resp.status == 302
+    assert resp.headers["Location"].startswith("https://app.example.com/calendly/done?tab=cal&")
+    assert (forwarded["tab"], forwarded["state"], len(forwarded["code"]) > 20) == (
+        "cal",
+        start["state"],
+        True,
+    )
+    assert (resp.headers["Cache-Control"], resp.headers["Referrer-Policy"]) == (
+        "no-store",
+        "no-referrer",
+    )
+    assert (denied.status, denied.headers["Location"]) == (
+        302,
+        "https://app.example.com/calendly/done?tab=cal&state=s1&error=access_denied",
+    )
+    assert browser_grants == grants  # the browser's leg exchanges nothing
+    assert before["connected"] is False
+    assert (status, integration["status"]) == (200, "active")
+
+
+async def test_deprecated_success_redirect_url_receives_code_and_state(
+    start_service: Any,
+) -> None:
+    api = await start_service(oauth_success_redirect_url="https://app.example.com/settings")
+    _, start = await api.call("GET", "/auth-url", 5)
+    resp = await _browser_get(start["auth_url"])
+    _, current = await api.call("GET", "/status", 5)
+    assert resp.status == 302
+    assert _query(resp.headers["Location"])["state"] == start["state"]
+    assert current["connected"] is False
 
 
 async def test_browser_callback_without_frontend_answers_json(api: Api) -> None:
     _, body = await api.call("GET", "/auth-url", 5)
     resp = await _browser_get(body["auth_url"])
+    forwarded = await resp.json()
     denied = await api.client.get("/api/v1/calendly/oauth/callback?error=access_denied&state=x")
     denied_body = await denied.json()
-    assert resp.status == 200
+    _, current = await api.call("GET", "/status", 5)
+    assert (resp.status, forwarded["status"], forwarded["state"]) == (
+        200,
+        "authorized",
+        body["state"],
+    )
+    assert current["connected"] is False
     assert (denied.status, denied_body["error"]["code"]) == (400, "authorization_failed")
 
 
@@ -274,3 +349,39 @@ async def test_no_plaintext_secret_is_stored(api: Api, database_url: str) -> Non
         assert secret not in dump
         assert secret.encode().hex() not in dump
         assert base64.b64encode(secret.encode()).decode() not in dump
+
+
+async def _refresh_with(control: Sandbox, refresh_token: str) -> tuple[int, Any]:
+    """A refresh at the sandbox's token endpoint with this refresh token."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    auth = "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
+    async with control.session.post(
+        f"{control.url}/oauth/token", data=form, headers={"Authorization": auth}
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_reconnecting_with_another_account_releases_the_old_one(
+    api: Api, control: Sandbox, database_url: str
+) -> None:
+    await control.call(
+        "POST", "/_sandbox/users", {"email": "y@example.com", "name": "Y", "new_organization": True}
+    )
+    first = await api.connect(1)  # Calendly user X (owner of the default organization)
+    cipher: SecretCipher = api.client.server.app[CIPHER]
+    conn = await asyncpg.connect(database_url)
+    old_refresh = cipher.decrypt(
+        await conn.fetchval("SELECT refresh_token_enc FROM integrations WHERE user_id = 1")
+    )
+    await conn.close()
+    second = await api.connect(1, "y@example.com")  # the same main-app user, as Calendly user Y
+    hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
+    refreshed, refusal = await _refresh_with(control, old_refresh)
+    assert (second["id"], second["email"]) == (first["id"], "y@example.com")
+    assert first["webhook_uri"] not in [h["uri"] for h in hooks]
+    assert sorted((h["scope"], h["organization"], h["state"]) for h in hooks) == [
+        ("organization", second["calendly_organization_uri"], "active"),
+        ("user", second["calendly_organization_uri"], "active"),
+    ]
+    assert [h["uri"] for h in hooks if h["scope"] == "user"] == [second["webhook_uri"]]
+    assert (refreshed, refusal["error"]) == (400, "invalid_grant")

@@ -53,6 +53,23 @@ def test_calendly_scopes_are_space_or_comma_separated(clean_env: pytest.MonkeyPa
     assert load_settings().calendly_scopes == expected
 
 
+def test_oauth_complete_url_and_its_deprecated_stand_in(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("OAUTH_SUCCESS_REDIRECT_URL", "https://app.example.com/old")
+    legacy = load_settings().oauth_forward_url
+    clean_env.setenv("OAUTH_COMPLETE_URL", "https://app.example.com/calendly/done")
+    current = load_settings().oauth_forward_url
+    clean_env.setenv("OAUTH_COMPLETE_URL", "app.example.com/done")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert (legacy, current) == (
+        "https://app.example.com/old",
+        "https://app.example.com/calendly/done",
+    )
+    assert str(error.value) == "OAUTH_COMPLETE_URL: must be an http(s) URL"
+
+
 def test_missing_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
     for name, value in REQUIRED.items():
         if name not in {"BACKEND_URL", "TOKEN_ENCRYPTION_KEY"}:

@@ -67,11 +67,27 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, **kwargs:
         return resp.status, await resp.json()
 
 
+async def _syncs_idle(database_url: str, within: float = 20.0) -> None:
+    """Wait until no sync job is queued or running."""
+    conn = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + within
+    query = "SELECT count(*) FROM sync_jobs WHERE status IN ('queued', 'running')"
+    while await conn.fetchval(query):
+        assert time.monotonic() < deadline, "sync jobs still active"
+        await asyncio.sleep(0.05)
+    await conn.close()
+
+
 async def _connect(session: aiohttp.ClientSession, base: str) -> None:
-    """The OAuth round trip through the browser callback."""
+    """The OAuth round trip: the browser callback forwards code and state, which the main app
+    posts to /oauth-callback."""
     _, start = await _call(session, "GET", f"{base}/api/v1/calendly/auth-url")
     async with session.get(start["auth_url"]) as resp:  # follows into /oauth/callback
         assert resp.status == 200, await resp.text()
+        forwarded = await resp.json()
+    body = {"code": forwarded["code"], "state": forwarded["state"]}
+    status, _ = await _call(session, "POST", f"{base}/api/v1/calendly/oauth-callback", json=body)
+    assert status == 200
 
 
 async def test_sigterm_drains_and_releases(
@@ -92,7 +108,7 @@ async def test_sigterm_drains_and_releases(
                 {"name": f"S{n}", "email": f"s{n}@example.com"},
                 deliver=False,
             )
-        await asyncio.sleep(0.5)  # the initial sync is done
+        await _syncs_idle(database_url)  # the initial sync is done
         await control.call("POST", "/_sandbox/faults", {"latency_ms": 1500})
         in_flight = asyncio.create_task(
             _call(session, "POST", f"{base}/api/v1/calendly/event-types/refresh")

@@ -36,7 +36,8 @@ async def auth_url(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/oauth-callback")
 async def oauth_callback(request: web.Request) -> web.Response:
-    """Finish the OAuth flow for the calling user (the frontend relays code and state)."""
+    """Finish the OAuth flow for the calling user (the main app relays code and state); a
+    state made for another user is refused before its code is exchanged."""
     data = await body(request, schemas.OAuthCallbackBody)
     integration = await connect.complete_authorization(
         _deps(request), data.code, data.state, request[USER_ID]
@@ -45,31 +46,41 @@ async def oauth_callback(request: web.Request) -> web.Response:
 
 
 def _redirect(target: str, **params: str) -> web.HTTPFound:
-    """A redirect to the frontend with status parameters appended."""
+    """A redirect to the frontend with parameters appended; the code must not leak onwards."""
     separator = "&" if "?" in target else "?"
-    return web.HTTPFound(f"{target}{separator}{urlencode(params)}")
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return web.HTTPFound(f"{target}{separator}{urlencode(params)}", headers=headers)
+
+
+# What Calendly's redirect carries; the main app's page gets it unchanged.
+FORWARDED_PARAMS = ("code", "state", "error", "error_description")
 
 
 @routes.get(f"{PREFIX}/oauth/callback")
 async def browser_callback(request: web.Request) -> web.Response:
-    """Calendly redirects the browser here; the state names the user."""
-    deps = _deps(request)
-    target = deps.settings.oauth_success_redirect_url
+    """Calendly redirects the browser here. Whose browser it is only the main app knows, so
+    nothing is connected here: code and state go on to the main app's page, which completes
+    the flow with POST /oauth-callback as its signed-in user."""
+    target = _deps(request).settings.oauth_forward_url
     try:
         params = query(request, schemas.BrowserCallbackQuery)
-        if params.error or not params.code or not params.state:
-            raise BadRequest(
-                params.error or "code and state are required", code="authorization_failed"
-            )
-        integration = await connect.complete_authorization(deps, params.code, params.state, None)
     except Exception as exc:
         failure = classify(exc)
         if target is None or failure is None:
             raise
-        raise _redirect(target, status="error", reason=failure.code) from None
-    if target is None:
-        return web.json_response(integration_view(integration))
-    raise _redirect(target, status="connected")
+        raise _redirect(
+            target, error="invalid_request", error_description=failure.message
+        ) from None
+    forwarded = {name: value for name in FORWARDED_PARAMS
+                 if (value := getattr(params, name)) is not None}  # fmt: skip
+    if target is not None:
+        raise _redirect(target, **forwarded)
+    if params.error or not params.code or not params.state:
+        raise BadRequest(params.error or "code and state are required", code="authorization_failed")
+    body = {"status": "authorized", "code": params.code, "state": params.state,
+            "next": "the main app POSTs code and state to /api/v1/calendly/oauth-callback "
+                    "with the signed-in user's X-User-Id to connect the account"}  # fmt: skip
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
 @routes.get(f"{PREFIX}/status")

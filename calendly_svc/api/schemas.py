@@ -95,6 +95,7 @@ class BrowserCallbackQuery(BaseModel):
     code: Annotated[str, Field(max_length=1024), UrlSafe] | None = None
     state: Annotated[str, Field(max_length=512), UrlSafe] | None = None
     error: Annotated[str, Field(max_length=200), UrlSafe] | None = None
+    error_description: Annotated[str, Field(max_length=500)] | None = None
 
 
 class ToggleBody(Strict):
