@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     outbox_timeout_seconds: float = Field(default=10.0, gt=0)
     calendly_scopes: CommaList = Field(default_factory=lambda: list(NEEDED_SCOPES))
     reschedule_half_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod
