@@ -4,6 +4,7 @@ the edge checks parsed strings, never raw bytes, and only the few it stores in k
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -116,3 +117,19 @@ async def test_a_key_column_calendly_never_writes_that_way_is_a_clear_400(
     status, body = await post_webhook(api, public_id, json.dumps(delivery).encode())
     assert (status, body["error"]["code"]) == (400, "invalid_payload")
     assert "NUL" in body["error"]["message"]
+
+
+async def test_a_sync_applies_text_postgres_cannot_hold_as_replacement_characters(
+    api: Api, control: Sandbox
+) -> None:
+    from tests.test_sync import sync_now
+
+    await api.connect()
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    invitee = {"name": "Ana\u0000 Lima", "email": "ana@example.com"}
+    await book(control, await default_event_type(control), start.isoformat(), invitee,
+               deliver=False)  # fmt: skip
+    log = await sync_now(api)
+    [appointment] = await appointments(api)
+    assert log["job"]["status"] == "succeeded"
+    assert appointment["client"]["name"] == "Ana\ufffd Lima"
