@@ -12,8 +12,8 @@ T = TypeVar("T")
 
 
 class SharedRead(Generic[T]):
-    """Single-flight with a TTL: concurrent callers await one read, and its outcome (value or
-    error) answers every caller until `ttl` seconds after it finished."""
+    """Single-flight with a TTL: concurrent callers await one read, and its value answers every
+    caller until `ttl` seconds after it arrived."""
 
     def __init__(self, read: Callable[[], Awaitable[T]], ttl: float) -> None:
         self._read = read
@@ -30,11 +30,12 @@ class SharedRead(Generic[T]):
         return await asyncio.shield(task)
 
     async def _run(self) -> T:
-        """One read; the TTL starts when it ends."""
-        try:
-            return await self._read()
-        finally:
-            self._expires = time.monotonic() + self._ttl
+        """One read; a value is reused for the TTL from when it arrived, an error only by the
+        callers already waiting (readiness comes back with the first scrape after an outage)."""
+        self._expires = 0.0
+        value = await self._read()
+        self._expires = time.monotonic() + self._ttl
+        return value
 
 
 def _retrieve(task: asyncio.Task[T]) -> None:

@@ -94,9 +94,11 @@ async def test_probe_reads_expire_and_outages_show(start_service: Any) -> None:
     cached = await api.client.get("/readyz")
     await asyncio.sleep(0.4)
     down = await api.client.get("/readyz")
+    still_down = await api.client.get("/readyz")  # a failure is not cached: read again
     queries = _probe_queries(await (await api.client.get("/metrics")).text())
-    assert [r.status for r in (first, second, cached, down)] == [200, 200, 200, 503]
-    assert queries["readyz"] == 3
+    statuses = [r.status for r in (first, second, cached, down, still_down)]
+    assert statuses == [200, 200, 200, 503, 503]
+    assert queries["readyz"] == 4
 
 
 async def _slow_upload(api: Api, public_id: str, length: int, gap: float) -> tuple[bytes, float]:
