@@ -84,3 +84,20 @@ async def test_a_same_origin_next_page_is_followed(api: Api, control: Sandbox, e
     assert status == 502
     assert await control.count("GET", "/event_types") == before + 2
     assert evil.requests == []
+
+
+@pytest.mark.parametrize("template", NEXT_PAGES.values(), ids=NEXT_PAGES.keys())
+async def test_a_resource_uri_off_the_api_origin_is_refused(
+    api: Api, evil: Evil, template: str
+) -> None:
+    from calendly_svc.calendly.errors import CalendlyError
+    from tests.test_calendly_client import _setup
+
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    uri = template.format(evil=evil.port, base=api.sandbox_url, hostport=_sandbox_hostport(api))
+    with pytest.raises(CalendlyError, match="refusing to send a token"):
+        await deps.calendly.get_invitee(source, uri)
+    with pytest.raises(CalendlyError, match="refusing to send a token"):
+        await deps.calendly.delete_webhook(source, uri)
+    assert evil.requests == []
