@@ -127,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CIPHER] = SecretCipher(settings.token_encryption_key)
     app[METRICS] = Metrics()
     app[EXPECTED_MIGRATIONS] = migration_ids()
+    health.install(app)
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_inbox_ctx)
     app.cleanup_ctx.append(_http_ctx)

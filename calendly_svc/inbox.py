@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,17 +14,18 @@ import structlog
 from aiohttp import web
 
 from calendly_svc import queries
+from calendly_svc.api.validation import BodyTimeout, read_within
 from calendly_svc.deps import Deps
 from calendly_svc.errors import BadRequest, NotFound, ServiceError, Unauthorized, Unavailable
 from calendly_svc.event_types import parse_time
 from calendly_svc.inbox_writer import InboxWriter
 from calendly_svc.receivers import Receiver
 from calendly_svc.signatures import SignatureError, verify
+from calendly_svc.storable import has_unstorable, storable_text
 
 log = structlog.get_logger(__name__)
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 KEPT_HEADERS = (SIGNATURE_HEADER, "User-Agent", "Content-Type", "X-Request-Id")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class Gone(ServiceError):
@@ -58,12 +58,15 @@ def rejected(deps: Deps, error: ServiceError) -> ServiceError:
 
 
 async def read_body(deps: Deps, request: web.Request) -> bytes:
-    """The raw body (aiohttp refuses more than the app's client_max_size with a 413)."""
+    """The raw body (aiohttp refuses more than the app's client_max_size with a 413; a body
+    slower than BODY_TIMEOUT_SECONDS gets a 408)."""
     try:
-        return await request.read()
+        return await read_within(request)
     except web.HTTPRequestEntityTooLarge:
         deps.metrics.webhooks_rejected.labels("payload_too_large").inc()
         raise
+    except BodyTimeout as exc:
+        raise rejected(deps, exc) from None
 
 
 def _unknown(deps: Deps) -> ServiceError:
@@ -137,17 +140,6 @@ def _finite(text: str) -> float:
     return value
 
 
-def _lone_surrogate(body: bytes, data: Any) -> bool:
-    """Whether a string holds half a surrogate pair (JSON to Python, but not storable text)."""
-    if _SURROGATE_ESCAPE.search(body) is None:  # the only way to write one in UTF-8 JSON
-        return False
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 # built once: json.loads with hooks builds a decoder per call
 _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
 
@@ -156,8 +148,6 @@ def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
         data = _DECODER.decode(body.decode("utf-8"))
-        if _lone_surrogate(body, data):
-            raise ValueError("a lone surrogate")
     except (ValueError, RecursionError):
         raise rejected(deps, BadRequest("the body is not JSON", code="invalid_json")) from None
     ok = (
@@ -166,10 +156,12 @@ def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
         and isinstance(data.get("created_at"), str)
         and isinstance(data.get("payload"), dict)
     )
-    if ok and b"\\u0000" in body:  # Postgres text cannot hold NUL: refuse, not 503
-        ok = False
     if not ok:
         message = "not a Calendly webhook envelope (event, created_at, payload)"
+        raise rejected(deps, BadRequest(message, code="invalid_payload"))
+    # the key columns only: the body is stored as signed, and the worker makes its strings storable
+    if has_unstorable(dedup_key(data)):
+        message = "event, payload.uri or payload.updated_at holds NUL or an unpaired surrogate"
         raise rejected(deps, BadRequest(message, code="invalid_payload"))
     return data  # type: ignore[no-any-return]
 
@@ -197,7 +189,9 @@ def new_event(
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
         calendly_created_at=created,
-        headers=json.dumps({name: headers[name] for name in KEPT_HEADERS if name in headers}),
+        headers=json.dumps(
+            {name: storable_text(headers[name]) for name in KEPT_HEADERS if name in headers}
+        ),
         body=body.decode("utf-8"),
     )
 

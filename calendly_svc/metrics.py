@@ -89,6 +89,9 @@ class Metrics:
         self.notifications = self._counter(
             "notifications_total", "Notifications to the main app", ("outcome",)
         )
+        self.probe_queries = self._counter(
+            "probe_queries_total", "Database reads made for /metrics and /readyz", ("probe",)
+        )
         self.queue_depth = self._gauge("queue_depth", "Rows waiting or in flight", ("queue",))
         self.queue_oldest = self._gauge(
             "queue_oldest_age_seconds", "Age of the oldest waiting row", ("queue",)

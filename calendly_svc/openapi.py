@@ -442,6 +442,7 @@ STATUS_MEANINGS = {
     400: "Malformed request",
     401: "Missing or invalid credentials",
     404: "Not found",
+    408: "The body did not arrive within BODY_TIMEOUT_SECONDS",
     409: "Conflicts with the current state",
     410: "The integration was disconnected",
     413: "Body larger than 1 MiB",
@@ -473,6 +474,7 @@ Errors = dict[int, tuple[str, ...]]
 AUTH_ERRORS: Errors = {400: ("invalid_user_id",), 401: ("unauthorized",)}
 BODY_ERRORS: Errors = {
     400: ("invalid_json",),
+    408: ("body_timeout",),
     413: ("payload_too_large",),
     422: ("validation_error",),
 }
@@ -681,8 +683,9 @@ def webhook_paths() -> Json:
             responses({"200": json_response("Stored (or a duplicate counted)",
                                             ref("WebhookReceipt"))},
                       {400: ("invalid_json", "invalid_payload"), 401: signature_codes,
-                       404: ("unknown_integration",), 410: ("integration_disconnected",),
-                       413: ("payload_too_large",)}, DB_ERRORS),
+                       404: ("unknown_integration",), 408: ("body_timeout",),
+                       410: ("integration_disconnected",), 413: ("payload_too_large",)},
+                      DB_ERRORS),
             parameters=receive_params, security=PUBLIC,
             requestBody={"required": True, "content": {
                 "application/json": {"schema": ref("WebhookEnvelope")}}},

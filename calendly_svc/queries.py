@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from calendly_svc.queries_loader import load_queries
+from calendly_svc.storable import storable_json
 
 # asyncpg ships no type information; a pool's proxy stands in for a Connection.
 Conn: TypeAlias = asyncpg.Connection
@@ -442,9 +443,10 @@ async def claim_webhook_events(
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
-    """A claimed row with its body parsed (the edge stored only bodies that parse)."""
+    """A claimed row with its body parsed (the edge stored only bodies that parse) and made
+    storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = json.loads(row["body"])
+        body = storable_json(row["body"], json.loads(row["body"]))
     except ValueError:
         body = {}
     return ClaimedWebhookEvent(

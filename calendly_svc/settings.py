@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     calendly_scopes: CommaList = Field(default_factory=lambda: list(NEEDED_SCOPES))
     reschedule_half_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
     erasure_tombstone_keys: CommaList = Field(default_factory=list)
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("service_api_tokens", "token_encryption_key", mode="before")
     @classmethod

@@ -46,7 +46,7 @@ def parse_header(value: str | None) -> SignatureHeader:
         # isdigit() admits "²", which int() refuses; 18 digits keep int() and float math safe
         if name == "t" and item.isascii() and item.isdigit() and len(item) <= 18:
             timestamp = int(item)
-        elif name == "v1" and item:
+        elif name == "v1" and item and item.isascii():  # compare_digest refuses other str
             signatures.append(item.strip().lower())
     if timestamp is None or not signatures:
         raise SignatureError("malformed_signature")

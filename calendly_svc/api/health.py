@@ -10,10 +10,32 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from calendly_svc.api.middleware import error_response
 from calendly_svc.db import missing_migrations
-from calendly_svc.keys import DB_POOL, EXPECTED_MIGRATIONS, METRICS
+from calendly_svc.keys import DB_POOL, EXPECTED_MIGRATIONS, METRICS, SETTINGS
+from calendly_svc.probes import SharedRead
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
+# /metrics and /readyz read Postgres through these: one read at a time, reused for a while
+GAUGES_READ = web.AppKey("gauges_read", SharedRead[None])
+MIGRATIONS_READ = web.AppKey("migrations_read", SharedRead[set[str]])
+
+
+def install(app: web.Application) -> None:
+    """The probes' shared reads, cached for PROBE_CACHE_SECONDS."""
+    ttl = app[SETTINGS].probe_cache_seconds
+
+    async def gauges() -> None:
+        app[METRICS].probe_queries.labels("metrics").inc()
+        async with asyncio.timeout(3), app[DB_POOL].acquire() as conn:
+            await app[METRICS].refresh_gauges(conn)
+
+    async def migrations() -> set[str]:
+        app[METRICS].probe_queries.labels("readyz").inc()
+        async with asyncio.timeout(3), app[DB_POOL].acquire() as conn:
+            return await missing_migrations(conn, app[EXPECTED_MIGRATIONS])
+
+    app[GAUGES_READ] = SharedRead(gauges, ttl)
+    app[MIGRATIONS_READ] = SharedRead(migrations, ttl)
 
 
 @routes.get("/healthz")
@@ -27,9 +49,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition; gauges are read from Postgres when it answers."""
     registry = request.app[METRICS]
     try:
-        async with asyncio.timeout(3):
-            async with request.app[DB_POOL].acquire() as conn:
-                await registry.refresh_gauges(conn)
+        await request.app[GAUGES_READ].get()
     except Exception:  # stale gauges are better than no metrics during an outage
         log.warning("metrics_gauges_unavailable")
     body = registry.exposition()
@@ -40,10 +60,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """The database answers and every migration is applied."""
     try:
-        async with asyncio.timeout(3):
-            async with request.app[DB_POOL].acquire() as conn:
-                missing = await missing_migrations(conn, request.app[EXPECTED_MIGRATIONS])
-    except (OSError, TimeoutError, Exception) as exc:
+        missing = await request.app[MIGRATIONS_READ].get()
+    except Exception as exc:
         return error_response(
             503, "database_unavailable", f"database unreachable: {type(exc).__name__}"
         )

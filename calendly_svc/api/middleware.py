@@ -157,7 +157,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def _token_ok(presented: str, allowed: list[str]) -> bool:
     """Constant-time comparison against every configured token."""
-    matches = [hmac.compare_digest(presented.encode(), token.encode()) for token in allowed]
+    # header bytes that are not UTF-8 arrive as surrogate escapes: compare them as bytes
+    given = presented.encode("utf-8", "surrogateescape")
+    matches = [hmac.compare_digest(given, token.encode()) for token in allowed]
     return any(matches)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from calendly_svc.errors import BadRequest, Unprocessable
+from calendly_svc.errors import BadRequest, ServiceError, Unprocessable
+from calendly_svc.keys import SETTINGS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,9 +37,27 @@ def validate(model: type[M], data: Any) -> M:
         raise Unprocessable(f"invalid fields: {fields}", details) from None
 
 
+class BodyTimeout(ServiceError):
+    """The body did not arrive within BODY_TIMEOUT_SECONDS (408; the connection then closes)."""
+
+    status = 408
+    code = "body_timeout"
+
+
+async def read_within(request: web.Request) -> bytes:
+    """The raw body, read within BODY_TIMEOUT_SECONDS, so a slow upload cannot hold a handler
+    (nothing reads the database before the body is complete)."""
+    seconds = request.app[SETTINGS].body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        raise BodyTimeout(f"the request body did not arrive within {seconds:g} s") from None
+
+
 async def read_json(request: web.Request) -> Any:
     """The parsed JSON body, or 400."""
-    raw = await request.read()
+    raw = await read_within(request)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import structlog
+from yarl import URL
 
 from calendly_svc.calendly.errors import (
     CalendlyError,
@@ -23,6 +24,7 @@ from calendly_svc.calendly.scopes import required_scope
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.jitter import jittered
 from calendly_svc.metrics import Metrics, endpoint_of
+from calendly_svc.storable import storable_json
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100
@@ -74,6 +76,11 @@ def _reset_seconds(headers: Mapping[str, str], cap: float) -> float:
     return min(max(value, 0.0), cap)
 
 
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port (the scheme's default when none is written)."""
+    return url.scheme.lower(), (url.host or "").lower() or None, url.port
+
+
 def resource_id(uri: str) -> str:
     """The last path segment of a Calendly URI, quoted for use in a path."""
     segment = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
@@ -91,6 +98,7 @@ class CalendlyClient:
     ) -> None:  # fmt: skip
         self.session = session
         self.api_base_url = api_base_url
+        self._origin = _origin(URL(api_base_url))
         self._limits = limiters
         self._retry = retry or RetryPolicy()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -99,12 +107,18 @@ class CalendlyClient:
         self._metrics = metrics
 
     def _url(self, path_or_url: str) -> str:
-        """An absolute API URL; absolute URLs must point at the API host."""
-        if path_or_url.startswith(("http://", "https://")):
-            if not path_or_url.startswith(self.api_base_url + "/"):
-                raise CalendlyError(None, f"refusing to send a token to {path_or_url}")
-            return path_or_url
-        return self.api_base_url + path_or_url
+        """An absolute API URL: a path must start with one "/", and the resolved URL must have
+        the API's origin (scheme, host, port) and no userinfo, so the token goes nowhere else."""
+        is_path = path_or_url.startswith("/") and not path_or_url.startswith("//")
+        url = self.api_base_url + path_or_url if is_path else path_or_url
+        try:
+            resolved = URL(url)
+            same = resolved.is_absolute() and _origin(resolved) == self._origin
+        except ValueError:
+            same = False
+        if not same or resolved.raw_user is not None or resolved.raw_password is not None:
+            raise CalendlyError(None, f"refusing to send a token to {path_or_url[:200]!r}")
+        return url
 
     async def _send(
         self, method: str, url: str, token: str, params: Mapping[str, Any] | None,
@@ -122,7 +136,7 @@ class CalendlyClient:
             body: Any = None
             if raw:
                 try:
-                    body = await resp.json(content_type=None)
+                    body = storable_json(raw, await resp.json(content_type=None))
                 except ValueError:
                     body = {"message": raw[:200].decode(errors="replace")}
             return _Response(resp.status, resp.headers, body)

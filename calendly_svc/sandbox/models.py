@@ -283,3 +283,5 @@ class Faults:
     legacy_grants: bool = False
     # page tokens older than this get a 400 naming page_token (None: they never expire)
     page_token_ttl_seconds: float | None = None
+    # every collection page's pagination.next_page is this string (a client's URL checks)
+    next_page_override: str | None = None

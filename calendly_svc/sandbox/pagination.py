@@ -77,9 +77,10 @@ def pagination_json(
     request: web.Request, count: int, next_token: str | None, prev_token: str | None
 ) -> dict[str, Any]:
     """The `pagination` object, all five keys present."""
+    override = request.app[SANDBOX_STATE].faults.next_page_override
     return {
         "count": count,
-        "next_page": page_url(request, next_token),
+        "next_page": override if override is not None else page_url(request, next_token),
         "previous_page": page_url(request, prev_token),
         "next_page_token": next_token,
         "previous_page_token": prev_token,

@@ -145,6 +145,7 @@ class FaultsPatch(Body):
     lost_answer_as: Literal["error", "drop"] | None = None
     legacy_grants: bool | None = None
     page_token_ttl_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    next_page_override: str | None = Field(default=None, max_length=2048)
 
 
 class UserFilter(Body):

@@ -93,6 +93,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "lost_answer_as": "error",
         "legacy_grants": False,
         "page_token_ttl_seconds": None,
+        "next_page_override": None,
     }
     assert expected == cleared
 
@@ -290,3 +291,14 @@ async def test_page_tokens_expire_after_the_ttl(sandbox: Sandbox) -> None:
     assert (stale_events.status, stale_events.body) == (400, EXPIRED)
     assert (stale_members.status, stale_members.body) == (400, EXPIRED)
     assert (cleared["page_token_ttl_seconds"], after.status) == (None, 200)
+
+
+async def test_next_page_override(sandbox: Sandbox) -> None:
+    tokens = await sandbox.connect()
+    token, owner = tokens["access_token"], tokens["owner"]
+    await sandbox.control("POST", "/faults", {"next_page_override": "//evil.example/x"})
+    overridden = await sandbox.api(token, "/event_types", params={"user": owner})
+    await sandbox.control("DELETE", "/faults")
+    normal = await sandbox.api(token, "/event_types", params={"user": owner})
+    assert overridden.body["pagination"]["next_page"] == "//evil.example/x"
+    assert normal.body["pagination"]["next_page"] is None
