@@ -360,9 +360,14 @@ async def test_workers_never_sync_one_integration_at_once(
     deps = api.client.server.app[DEPS]
     extra = [standard_worker(deps) for _ in range(3)]
     stops = [await run_until_stopped(w, grace=10) for w in extra]
-    for _ in range(6):
-        await api.call("POST", "/sync/manual", json={"full": True})
-        await asyncio.sleep(0.05)
+    # requests keep coming while syncs run (each deduplicated onto the queued or running job)
+    # until three jobs were made, however long a sync takes on a loaded machine
+    jobs: set[int] = set()
+    async with asyncio.timeout(45):
+        while len(jobs) < 3:
+            _status, job = await api.call("POST", "/sync/manual", json={"full": True})
+            jobs.add(job["job_id"])
+            await asyncio.sleep(0.05)
     await api.syncs_idle(within=60)
     for stop in stops:
         await stop()
