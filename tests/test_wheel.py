@@ -124,3 +124,21 @@ async def test_the_installed_wheel_migrates_with_only_database_url(
     assert Path(where.strip()).is_relative_to(installed)
     assert migration_ids() == {row["migration_id"] for row in applied}
     assert integrations == 0
+
+
+# imports every service module in a fresh interpreter and prints the sandbox modules loaded
+SERVICE_IMPORTS = """
+import importlib, pathlib, sys
+import calendly_svc
+root = pathlib.Path(calendly_svc.__file__).parent
+for path in sorted(root.rglob("*.py")):
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    if parts[1] != "sandbox":
+        importlib.import_module(".".join(parts).removesuffix(".__init__"))
+print(sorted(name for name in sys.modules if name.startswith("calendly_svc.sandbox")))
+"""
+
+
+def test_no_service_module_imports_the_sandbox(tmp_path: Path) -> None:
+    loaded = _run(sys.executable, "-c", SERVICE_IMPORTS, cwd=tmp_path)
+    assert loaded.strip() == "[]"
