@@ -29,9 +29,9 @@ clean:
 
 # Both benchmarks always run; the target fails when either misses a target.
 bench: $(STAMP)
-	$(BIN)/python -m calendly_svc.bench.sync_bench; s=$$?; \
-	$(BIN)/python -m calendly_svc.bench.ingest_bench; i=$$?; \
+	$(BIN)/python -m tests.bench.sync_bench; s=$$?; \
+	$(BIN)/python -m tests.bench.ingest_bench; i=$$?; \
 	exit $$(( s || i ))
 
 soak: $(STAMP)
-	$(BIN)/python -m calendly_svc.bench.soak --seconds 120
+	$(BIN)/python -m tests.bench.soak --seconds 120

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from aiohttp import web
@@ -17,9 +18,11 @@ from calendly_svc.app import create_app
 from calendly_svc.db import apply_migrations
 from calendly_svc.devenv import DevPlan, dev_mode, prepare_dev_environment
 from calendly_svc.logging import configure_logging
-from calendly_svc.settings import ConfigError, Settings, load_settings
+from calendly_svc.settings import ConfigError, DatabaseSettings, KeySettings, Settings, load
 
 log = structlog.get_logger("calendly_svc")
+# each command reads only the settings it uses: migrate the database, rotate-keys the keys too
+CommandSettings = TypeVar("CommandSettings", DatabaseSettings, KeySettings, Settings)
 DATA_DIR = Path(".data")
 
 
@@ -49,10 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings_or_exit(plan: DevPlan) -> Settings:
-    """Settings, or one clear line naming what is wrong and exit status 2."""
+def _settings_or_exit(kind: type[CommandSettings], plan: DevPlan) -> CommandSettings:
+    """The settings a command uses, or one clear line naming what is wrong and exit status 2."""
     try:
-        settings = load_settings()
+        settings = load(kind)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -147,20 +150,22 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_run_sandbox(args))
         return
     plan = prepare_dev_environment(os.environ, DATA_DIR) if dev_mode(os.environ) else DevPlan()
-    settings = _settings_or_exit(plan)
     if args.command == "migrate":
-        asyncio.run(apply_migrations(settings.database_url))
+        database = _settings_or_exit(DatabaseSettings, plan)
+        asyncio.run(apply_migrations(database.database_url))
         return
     if args.command == "rotate-keys":
         from calendly_svc.rotation import RotationIncomplete, rotate
 
+        keys = _settings_or_exit(KeySettings, plan)
         try:
-            count = asyncio.run(rotate(settings.database_url, settings.token_encryption_key))
+            count = asyncio.run(rotate(keys.database_url, keys.token_encryption_key))
         except RotationIncomplete as exc:
             log.error("secrets_rotation_incomplete", error=str(exc))
             raise SystemExit(1) from exc
         log.info("secrets_rotated", rows=count)
         return
+    settings = _settings_or_exit(Settings, plan)
     if args.command == "worker":
         if not settings.worker_enabled:
             print("configuration error: WORKER_ENABLED is false", file=sys.stderr)

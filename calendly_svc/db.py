@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import asyncpg
 import structlog
 from yoyo import get_backend, read_migrations
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR: Traversable = resources.files("calendly_svc") / "_migrations"
 log = structlog.get_logger(__name__)
 
 
@@ -42,18 +46,25 @@ def _yoyo_url(dsn: str) -> str:
     return "postgresql+psycopg://" + dsn.split("://", 1)[1]
 
 
-def migration_ids(directory: Path = MIGRATIONS_DIR) -> frozenset[str]:
+@contextlib.contextmanager
+def migrations_path(directory: Traversable = MIGRATIONS_DIR) -> Iterator[Path]:
+    """The shipped migrations as a filesystem path (yoyo reads paths) for the block's duration."""
+    with resources.as_file(directory) as path:
+        yield path
+
+
+def migration_ids(directory: Traversable = MIGRATIONS_DIR) -> frozenset[str]:
     """Ids of every migration shipped with the code."""
-    return frozenset(m.id for m in read_migrations(str(directory)))
+    with migrations_path(directory) as path:
+        return frozenset(m.id for m in read_migrations(str(path)))
 
 
-def apply_migrations_sync(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def apply_migrations_sync(dsn: str, directory: Traversable = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations under yoyo's lock; returns the ids applied."""
     backend = get_backend(_yoyo_url(dsn))
     try:
-        migrations = read_migrations(str(directory))
-        with backend.lock():
-            pending = backend.to_apply(migrations)
+        with migrations_path(directory) as path, backend.lock():
+            pending = backend.to_apply(read_migrations(str(path)))
             backend.apply_migrations(pending)
         return [m.id for m in pending]
     finally:

@@ -1,12 +1,13 @@
-"""Parses `-- name: x` blocks out of sql/*.sql, once."""
+"""Parses `-- name: x` blocks out of sql/*.sql (shipped as calendly_svc/_sql), once."""
 
 from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR: Traversable = resources.files("calendly_svc") / "_sql"
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -22,10 +23,11 @@ def parse_queries(text: str, source: str = "<string>") -> dict[str, str]:
 
 
 @functools.cache
-def load_queries(directory: Path = SQL_DIR) -> dict[str, str]:
+def load_queries(directory: Traversable = SQL_DIR) -> dict[str, str]:
     """Every named query under the directory; a name may appear only once."""
     queries: dict[str, str] = {}
-    for path in sorted(directory.glob("*.sql")):
+    files = [path for path in directory.iterdir() if path.name.endswith(".sql")]
+    for path in sorted(files, key=lambda path: path.name):
         for name, sql in parse_queries(path.read_text(), path.name).items():
             if name in queries:
                 raise ValueError(f"{path.name}: query {name!r} already defined elsewhere")

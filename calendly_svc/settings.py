@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from calendly_svc.calendly.scopes import NEEDED_SCOPES, SCOPE_PATTERN, parse_scopes
@@ -27,20 +35,69 @@ def _strip_slash(value: str) -> str:
     return value.rstrip("/")
 
 
+def _postgres_url(value: str) -> str:
+    """Only PostgreSQL URLs are accepted."""
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL")
+    return value
+
+
+def _split_required(value: object) -> object:
+    """Comma-separated list; at least one entry."""
+    items = _split_commas(value)
+    if isinstance(items, list) and not items:
+        raise ValueError("must not be empty")
+    return items
+
+
+def _fernet_keys(value: list[str]) -> list[str]:
+    """Every key must be a Fernet key; the first one encrypts."""
+    for key in value:
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ValueError("not a Fernet key (32 url-safe base64-encoded bytes)") from None
+    return value
+
+
+PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
+RequiredList = Annotated[list[str], NoDecode, BeforeValidator(_split_required)]
+FernetKeys = Annotated[RequiredList, AfterValidator(_fernet_keys)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["json", "console"] | None
+ENV_CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+
+class DatabaseSettings(BaseSettings):
+    """What `migrate` reads: the database and how to log, nothing else."""
+
+    model_config = ENV_CONFIG
+
+    database_url: PostgresUrl
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = None
+
+
+class KeySettings(DatabaseSettings):
+    """What `rotate-keys` reads: the database and the encryption keys."""
+
+    token_encryption_key: FernetKeys
+
+
 class Settings(BaseSettings):
-    """Everything the service reads from its environment."""
+    """Everything the service reads from its environment (`serve` and `worker`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = ENV_CONFIG
 
-    database_url: str
+    database_url: PostgresUrl
     calendly_client_id: str = Field(min_length=1)
     calendly_client_secret: SecretStr
     calendly_webhook_signing_key: SecretStr
     backend_url: str
     calendly_api_base_url: str = "https://api.calendly.com"
     calendly_auth_base_url: str = "https://auth.calendly.com"
-    service_api_tokens: CommaList
-    token_encryption_key: CommaList
+    service_api_tokens: RequiredList
+    token_encryption_key: FernetKeys
     oauth_success_redirect_url: str | None = None
     oauth_complete_url: str | None = None
     oauth_redirect_uris: CommaList = Field(default_factory=list)
@@ -48,8 +105,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     sandbox_port: int = Field(default=8081, ge=0, le=65535)
     sandbox_public_url: str | None = None
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] | None = None
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = None
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     calendly_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -89,15 +146,6 @@ class Settings(BaseSettings):
     erasure_tombstone_keys: CommaList = Field(default_factory=list)
     body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
-
-    @field_validator("service_api_tokens", "token_encryption_key", mode="before")
-    @classmethod
-    def _split_required(cls, value: object) -> object:
-        """Comma-separated lists; at least one entry."""
-        items = _split_commas(value)
-        if isinstance(items, list) and not items:
-            raise ValueError("must not be empty")
-        return items
 
     @field_validator("oauth_redirect_uris", "erasure_tombstone_keys", mode="before")
     @classmethod
@@ -141,17 +189,6 @@ class Settings(BaseSettings):
         """Base URLs are http(s) and carry no trailing slash."""
         return _strip_slash(value)
 
-    @field_validator("token_encryption_key")
-    @classmethod
-    def _fernet_keys(cls, value: list[str]) -> list[str]:
-        """Every key must be a Fernet key; the first one encrypts."""
-        for key in value:
-            try:
-                Fernet(key.encode())
-            except ValueError:
-                raise ValueError("not a Fernet key (32 url-safe base64-encoded bytes)") from None
-        return value
-
     @field_validator("webhook_log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
@@ -159,14 +196,6 @@ class Settings(BaseSettings):
         redelivery still finds the delivery it repeats."""
         if value == 1:
             raise ValueError("must be 0 (keep forever) or at least 2 days")
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_url(cls, value: str) -> str:
-        """Only PostgreSQL URLs are accepted."""
-        if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL")
         return value
 
     @model_validator(mode="after")
@@ -211,9 +240,17 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings, raising ConfigError with a one-line message on any problem."""
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
+def load(kind: type[AnySettings], **overrides: object) -> AnySettings:
+    """Read one settings class, raising ConfigError with a one-line message on any problem."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read every setting the service needs."""
+    return load(Settings, **overrides)

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from calendly_svc.bench.loadgen import Load
 from calendly_svc.signatures import verify
+from tests.bench.loadgen import Load
 
 KEY = "loadgen-key"
 EVENT_TYPE = "https://api.calendly.com/event_types/LOAD"

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from yoyo import get_backend, read_migrations
 
-from calendly_svc.db import MIGRATIONS_DIR, _yoyo_url, apply_migrations_sync
+from calendly_svc.db import _yoyo_url, apply_migrations_sync, migrations_path
 
 SCHEMA = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
@@ -22,8 +22,8 @@ def _roll_back(dsn: str, ids: list[str]) -> list[str]:
     """Roll back these migrations (newest first); returns the ids still applied afterwards."""
     backend = get_backend(_yoyo_url(dsn))
     try:
-        migrations = read_migrations(str(MIGRATIONS_DIR))
-        with backend.lock():
+        with migrations_path() as path, backend.lock():
+            migrations = read_migrations(str(path))
             chosen = backend.to_rollback(migrations).filter(lambda m: m.id in ids)
             backend.rollback_migrations(chosen)
         return [m.id for m in backend.to_rollback(migrations)][::-1]
@@ -44,7 +44,8 @@ async def _schema(dsn: str) -> list[tuple[str, str, str]]:
 async def test_each_migration_rolls_back_completely(database_url: str) -> None:
     """Rolling back the newest k migrations and re-applying them gives the same schema; a
     rollback that left something behind makes the re-apply fail."""
-    ids = [m.id for m in read_migrations(str(MIGRATIONS_DIR))]
+    with migrations_path() as path:
+        ids = [m.id for m in read_migrations(str(path))]
     migrated = await _schema(database_url)
     for k in reversed(range(len(ids))):
         left = await asyncio.to_thread(_roll_back, database_url, ids[k:])

@@ -11,7 +11,13 @@ from cryptography.fernet import Fernet
 
 from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.devenv import dev_mode, prepare_dev_environment
-from calendly_svc.settings import ConfigError, load_settings
+from calendly_svc.settings import (
+    ConfigError,
+    DatabaseSettings,
+    KeySettings,
+    load,
+    load_settings,
+)
 
 REQUIRED = {
     "DATABASE_URL": "postgresql://u@localhost/db",
@@ -157,3 +163,75 @@ def test_notification_url_needs_its_secret(clean_env: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert str(error.value) == "MAIN_APP_WEBHOOK_SECRET is required with MAIN_APP_WEBHOOK_URL"
+
+
+def _run_cli(command: str, cwd: os.PathLike[str], **env: str) -> tuple[int, list[str]]:
+    """Run one CLI command with only these settings; its exit status and stderr lines."""
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed module, a test command
+        [sys.executable, "-m", "calendly_svc", command],
+        env={"PATH": os.environ["PATH"], "HOME": str(cwd), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode, result.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "line"),
+    [
+        ("migrate", {}, "configuration error: DATABASE_URL: is required"),
+        (
+            "migrate",
+            {"DATABASE_URL": "mysql://x", "CALENDLY_CLIENT_ID": ""},
+            "configuration error: DATABASE_URL: must be a postgresql:// URL",
+        ),
+        (
+            "rotate-keys",
+            {},
+            "configuration error: DATABASE_URL: is required; TOKEN_ENCRYPTION_KEY: is required",
+        ),
+        (
+            "rotate-keys",
+            {"DATABASE_URL": REQUIRED["DATABASE_URL"], "TOKEN_ENCRYPTION_KEY": "short"},
+            "configuration error: TOKEN_ENCRYPTION_KEY: not a Fernet key"
+            " (32 url-safe base64-encoded bytes)",
+        ),
+    ],
+)
+def test_each_command_names_only_the_settings_it_uses(
+    tmp_path: os.PathLike[str], command: str, env: dict[str, str], line: str
+) -> None:
+    assert (2, [line]) == _run_cli(command, tmp_path, **env)
+
+
+def test_worker_needs_every_service_setting(tmp_path: os.PathLike[str]) -> None:
+    env = {"DATABASE_URL": REQUIRED["DATABASE_URL"], "TOKEN_ENCRYPTION_KEY": "short"}
+    status, lines = _run_cli("worker", tmp_path, **env)
+    assert status == 2
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: CALENDLY_CLIENT_ID: is required; ")
+    assert "; TOKEN_ENCRYPTION_KEY: not a Fernet key" in lines[0]
+
+
+def test_migrate_settings_are_the_database_url_alone(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("DATABASE_URL", REQUIRED["DATABASE_URL"])
+    clean_env.setenv("LOG_LEVEL", "WARNING")
+    settings = load(DatabaseSettings)
+    assert (REQUIRED["DATABASE_URL"], "WARNING", None) == (
+        settings.database_url,
+        settings.log_level,
+        settings.log_format,
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value).startswith("CALENDLY_CLIENT_ID: is required; ")
+
+
+def test_rotate_keys_settings_split_the_keys(clean_env: pytest.MonkeyPatch) -> None:
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    clean_env.setenv("DATABASE_URL", REQUIRED["DATABASE_URL"])
+    clean_env.setenv("TOKEN_ENCRYPTION_KEY", f" {first}, {second},")
+    assert [first, second] == load(KeySettings).token_encryption_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calendly_svc.bench.soak import Options, run_soak
+from tests.bench.soak import Options, run_soak
 
 
 @pytest.mark.timeout(90)

@@ -1,6 +1,6 @@
 """The ceiling for ingest: a bare aiohttp + asyncpg endpoint that only inserts the body.
 
-`python -m calendly_svc.bench.ceiling DSN PORT`
+`python -m tests.bench.ceiling DSN PORT`
 """
 
 from __future__ import annotations

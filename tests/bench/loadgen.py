@@ -1,6 +1,6 @@
 """A load generator in its own process: signed, distinct invitee.created deliveries.
 
-`python -m calendly_svc.bench.loadgen URL... --seconds S --connections C --key K --event-type U`
+`python -m tests.bench.loadgen URL... --seconds S --connections C --key K --event-type U`
 posts for S seconds over C keep-alive connections, spread over the URLs, and prints one JSON
 summary line (and, with --acks FILE, the invitee URI, ack time and latency of every 200).
 

@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from calendly_svc.db import apply_migrations_sync
 from calendly_svc.devenv import start_embedded_postgres
 
-TOKEN = "bench-token"  # noqa: S105 - a throwaway deployment's token
+TOKEN = "bench-token"
 SIGNING_KEY = "bench-signing-key"
 
 

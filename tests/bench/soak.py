@@ -5,7 +5,7 @@ runs while one replica is SIGKILLed (and later replaced), Postgres is restarted 
 sandbox answers bursts of 429 and 5xx. Then the deliveries settle, the inbox drains, a full sync
 per professional repairs what webhooks lost, and everything is checked against the sandbox.
 
-`python -m calendly_svc.bench.soak --seconds N` prints a report; exit status 1 on any violation.
+`python -m tests.bench.soak --seconds N` prints a report; exit status 1 on any violation.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from calendly_svc.bench.stack import (
+from calendly_svc.calendly.scopes import NEEDED_SCOPES
+from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
+from calendly_svc.inbox import dedup_key
+from calendly_svc.signatures import SignatureError, signature_header, verify
+from tests.bench.stack import (
     SIGNING_KEY,
     TOKEN,
     Client,
@@ -39,16 +43,12 @@ from calendly_svc.bench.stack import (
     scalar,
     stack,
 )
-from calendly_svc.calendly.scopes import NEEDED_SCOPES
-from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
-from calendly_svc.inbox import dedup_key
-from calendly_svc.signatures import SignatureError, signature_header, verify
 
 API = "/api/v1/calendly"
 WEBHOOK_PATH = f"{API}/webhook"
 NOTIFY_PATH = "/_main_app/notifications"
 DUPLICATE_AGENT = "soak-duplicate"
-MAIN_APP_SECRET = "soak-main-app-secret"  # noqa: S105 - a throwaway deployment's secret
+MAIN_APP_SECRET = "soak-main-app-secret"
 LEASE_SECONDS = 4.0
 OUTAGE_HOLD_SECONDS = 1.0
 # the sandbox retries a failed delivery 1, 2, 4, 8 and 16 s apart, then drops it

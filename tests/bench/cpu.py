@@ -11,8 +11,8 @@ from typing import TypeVar
 T = TypeVar("T")
 # a child process's role, by what its command line runs
 ROLES = {
-    "calendly_svc.bench.loadgen": "load generator",
-    "calendly_svc.bench.ceiling": "ceiling",
+    "tests.bench.loadgen": "load generator",
+    "tests.bench.ceiling": "ceiling",
     "calendly_svc serve": "edge",
     "calendly_svc worker": "worker",
 }

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from calendly_svc.bench.stack import Client, Stack, finish, peak_rss_mb, stack
+from tests.bench.stack import Client, Stack, finish, peak_rss_mb, stack
 
 LATENCY_MS = 20
 LIMIT, WINDOW = 1000, 10  # 100 requests/s, over several windows for 2,000 events

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from calendly_svc.bench.cpu import CpuMeter, per_request
-from calendly_svc.bench.loadgen import percentile
-from calendly_svc.bench.stack import (
+from tests.bench.cpu import CpuMeter, per_request
+from tests.bench.loadgen import percentile
+from tests.bench.stack import (
     SIGNING_KEY,
     Client,
     Process,
@@ -31,7 +31,7 @@ from calendly_svc.bench.stack import (
     scalar,
     stack,
 )
-from calendly_svc.bench.sync_bench import Check
+from tests.bench.sync_bench import Check
 
 Cpu = dict[str, float]
 SECONDS = 15
@@ -52,7 +52,7 @@ async def loadgen(
     seconds: float = SECONDS,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the load generator process (closed loop, or open loop at `rate`); its summary."""
-    args = [sys.executable, "-m", "calendly_svc.bench.loadgen", *urls]
+    args = [sys.executable, "-m", "tests.bench.loadgen", *urls]
     args += ["--seconds", str(seconds), "--connections", str(CONNECTIONS)]
     args += ["--key", SIGNING_KEY, "--event-type", event_type]
     args += ["--acks", str(acks)] if acks is not None else []
@@ -73,7 +73,7 @@ async def ceiling(bench: Stack) -> AsyncIterator[str]:
     """The bare insert endpoint in its own process, for the time of the block: its URL."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "calendly_svc.bench.ceiling", bench.dsn, str(port)
+        sys.executable, "-m", "tests.bench.ceiling", bench.dsn, str(port)
     )
     url = f"http://127.0.0.1:{port}/ingest"
     try:
