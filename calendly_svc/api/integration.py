@@ -7,8 +7,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from calendly_svc import connect, event_types, queries
-from calendly_svc.api import schemas
+from calendly_svc.api import responses, schemas
 from calendly_svc.api.middleware import classify
+from calendly_svc.api.operations import CALENDLY, DB, NOT_CONNECTED, Reply, operation
 from calendly_svc.api.validation import body, path_int, query
 from calendly_svc.deps import Deps
 from calendly_svc.errors import BadRequest, not_connected
@@ -25,23 +26,36 @@ def _deps(request: web.Request) -> Deps:
 
 
 @routes.get(f"{PREFIX}/auth-url")
+@operation(
+    id="getAuthUrl", summary="A Calendly authorization URL bound to the user", tag="connect",
+    query=schemas.AuthUrlQuery,
+    responses={200: Reply("Authorization URL and its state", responses.AuthUrl)},
+    errors=[{422: ["redirect_uri_not_allowed"]}, DB],
+)  # fmt: skip
 async def auth_url(request: web.Request) -> web.Response:
     """A Calendly authorization URL bound to this user."""
     params = query(request, schemas.AuthUrlQuery)
     result = await connect.start_authorization(
         _deps(request), request[USER_ID], params.redirect_uri
     )
-    return web.json_response(result)
+    return responses.reply(responses.AuthUrl(**result))
 
 
 @routes.post(f"{PREFIX}/oauth-callback")
+@operation(
+    id="completeOAuth", summary="Finish the OAuth flow with the code and state", tag="connect",
+    body=schemas.OAuthCallbackBody,
+    responses={200: Reply("The connected integration", responses.Integration)},
+    errors=[{400: ["invalid_code", "invalid_state"], 409: ["calendly_account_in_use"]},
+            CALENDLY, DB],
+)  # fmt: skip
 async def oauth_callback(request: web.Request) -> web.Response:
     """Finish the OAuth flow for the calling user (the frontend relays code and state)."""
     data = await body(request, schemas.OAuthCallbackBody)
     integration = await connect.complete_authorization(
         _deps(request), data.code, data.state, request[USER_ID]
     )
-    return web.json_response(integration_view(integration))
+    return responses.reply(integration_view(integration))
 
 
 def _redirect(target: str, **params: str) -> web.HTTPFound:
@@ -50,7 +64,21 @@ def _redirect(target: str, **params: str) -> web.HTTPFound:
     return web.HTTPFound(f"{target}{separator}{urlencode(params)}")
 
 
+REDIRECT = Reply(
+    "Sent to OAUTH_SUCCESS_REDIRECT_URL with `status=connected`, or "
+    "`status=error&reason=<code>` (only when that setting is configured)",
+    headers={"Location": {"required": True, "schema": {"type": "string", "format": "uri"}}},
+)
+
+
 @routes.get(f"{PREFIX}/oauth/callback")
+@operation(
+    id="browserOAuthCallback", summary="Calendly's browser redirect; the state names the user",
+    tag="connect", query=schemas.BrowserCallbackQuery,
+    responses={200: Reply("The connected integration", responses.Integration), 302: REDIRECT},
+    errors=[{400: ["authorization_failed", "invalid_code", "invalid_state"],
+             409: ["calendly_account_in_use"]}, CALENDLY, DB],
+)  # fmt: skip
 async def browser_callback(request: web.Request) -> web.Response:
     """Calendly redirects the browser here; the state names the user."""
     deps = _deps(request)
@@ -68,26 +96,38 @@ async def browser_callback(request: web.Request) -> web.Response:
             raise
         raise _redirect(target, status="error", reason=failure.code) from None
     if target is None:
-        return web.json_response(integration_view(integration))
+        return responses.reply(integration_view(integration))
     raise _redirect(target, status="connected")
 
 
 @routes.get(f"{PREFIX}/status")
+@operation(
+    id="getStatus", summary="Whether the user is connected and how the integration is doing",
+    tag="integration", responses={200: responses.Status}, errors=DB,
+)  # fmt: skip
 async def status(request: web.Request) -> web.Response:
     """Whether the user is connected and how the integration is doing."""
     async with _deps(request).pool.acquire() as conn:
         integration = await queries.get_integration_by_user(conn, request[USER_ID])
-    return web.json_response(status_view(integration))
+    return responses.reply(status_view(integration))
 
 
 @routes.get(f"{PREFIX}/integration")
+@operation(
+    id="getIntegration", summary="The integration without secrets", tag="integration",
+    responses={200: responses.Integration}, errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def get_integration(request: web.Request) -> web.Response:
     """The integration without secrets."""
     integration = await connect.live_integration(_deps(request), request[USER_ID])
-    return web.json_response(integration_view(integration))
+    return responses.reply(integration_view(integration))
 
 
 @routes.put(f"{PREFIX}/integration/toggle")
+@operation(
+    id="toggleSync", summary="Turn syncing on or off", tag="integration",
+    body=schemas.ToggleBody, responses={200: responses.Integration}, errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def toggle(request: web.Request) -> web.Response:
     """Turn syncing on or off."""
     data = await body(request, schemas.ToggleBody)
@@ -97,6 +137,11 @@ async def toggle(request: web.Request) -> web.Response:
 
 
 @routes.put(f"{PREFIX}/integration/sync-settings")
+@operation(
+    id="updateSyncSettings", summary="Change any subset of the sync settings", tag="integration",
+    body=schemas.SyncSettingsBody, responses={200: responses.Integration},
+    errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def sync_settings(request: web.Request) -> web.Response:
     """Change any subset of the sync settings."""
     data = await body(request, schemas.SyncSettingsBody)
@@ -109,10 +154,14 @@ def _integration_response(integration: queries.Integration | None) -> web.Respon
     """The updated integration; None means there is no live one to update."""
     if integration is None:
         raise not_connected()
-    return web.json_response(integration_view(integration))
+    return responses.reply(integration_view(integration))
 
 
 @routes.delete(f"{PREFIX}/integration")
+@operation(
+    id="disconnect", summary="Unsubscribe, revoke the tokens, forget the secrets",
+    tag="integration", responses={204: Reply("Disconnected")}, errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def delete_integration(request: web.Request) -> web.Response:
     """Disconnect: unsubscribe, revoke, forget the secrets."""
     await connect.disconnect(_deps(request), request[USER_ID])
@@ -120,25 +169,40 @@ async def delete_integration(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/event-types")
+@operation(
+    id="listEventTypes", summary="The user's event types and their mappings", tag="event-types",
+    responses={200: responses.EventTypeList}, errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def list_event_types(request: web.Request) -> web.Response:
     """The user's event types and their mappings."""
     deps = _deps(request)
     integration = await connect.live_integration(deps, request[USER_ID])
     items = await event_types.list_event_types(deps, integration.id)
-    return web.json_response({"items": [event_type_view(item) for item in items]})
+    return responses.reply(responses.EventTypeList(items=[event_type_view(i) for i in items]))
 
 
 @routes.post(f"{PREFIX}/event-types/refresh")
+@operation(
+    id="refreshEventTypes", summary="Re-read every event type from Calendly", tag="event-types",
+    responses={200: responses.EventTypeRefresh}, errors=[NOT_CONNECTED, CALENDLY, DB],
+)  # fmt: skip
 async def refresh_event_types(request: web.Request) -> web.Response:
     """Re-read every event type from Calendly."""
     deps = _deps(request)
     integration = await connect.live_integration(deps, request[USER_ID])
     counts = await event_types.refresh_event_types(deps, integration)
     items = await event_types.list_event_types(deps, integration.id)
-    return web.json_response({"items": [event_type_view(item) for item in items], **counts})
+    views = [event_type_view(item) for item in items]
+    return responses.reply(responses.EventTypeRefresh(items=views, **counts))
 
 
 @routes.put(f"{PREFIX}/event-types/{{event_type_id}}/mapping")
+@operation(
+    id="updateEventTypeMapping", summary="Map an event type to a local service", tag="event-types",
+    path={"event_type_id": "the event type's id"}, body=schemas.MappingBody,
+    responses={200: responses.EventType},
+    errors=[{404: ["not_found", "not_connected", "event_type_not_found"]}, DB],
+)  # fmt: skip
 async def update_mapping(request: web.Request) -> web.Response:
     """Map an event type to a local service and set its flags."""
     event_type_id = path_int(request, "event_type_id")
@@ -146,4 +210,4 @@ async def update_mapping(request: web.Request) -> web.Response:
     deps = _deps(request)
     integration = await connect.live_integration(deps, request[USER_ID])
     row = await event_types.update_mapping(deps, integration.id, event_type_id, data.changes())
-    return web.json_response(event_type_view(row))
+    return responses.reply(event_type_view(row))
