@@ -312,7 +312,7 @@ def _document(keys: tuple[RouteKey, ...]) -> Json:
 
 def build_document(router: web.UrlDispatcher | None = None) -> Json:
     """The whole OpenAPI 3.1 document for a router's routes (by default, the service's)."""
-    keys = route_keys((router or default_router()).routes())
+    keys = route_keys((router if router is not None else default_router()).routes())
     return copy.deepcopy(_document(keys))  # callers may change it; the cached one must not
 
 
