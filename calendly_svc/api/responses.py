@@ -53,7 +53,9 @@ class Closed(BaseModel):
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
     """The model as a JSON response (a field with a default is left out unless it was set)."""
-    return web.json_response(model.model_dump(mode="json", exclude_unset=True), status=status)
+    # pydantic's own serializer: as fast as json.dumps of a dict, so the webhook edge pays nothing
+    body = model.model_dump_json(exclude_unset=True)
+    return web.Response(text=body, status=status, content_type="application/json")
 
 
 class ErrorDetail(Closed):
