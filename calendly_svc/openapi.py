@@ -5,7 +5,8 @@ Nothing here names a route or a field. For every route of the router the documen
 - security from the auth middleware: bearer token + X-User-Id under /api/v1/calendly/, except
   its PUBLIC_PATHS; authenticated operations also answer 400 invalid_user_id and 401;
 - query parameters, one per field of the declared query model (422, and 400 invalid_cursor when
-  it has a cursor); the request body from the declared body model (400 invalid_json, 413, 422);
+  it has a cursor), header parameters likewise from the headers model; the request body from
+  the declared body model (400 invalid_json, 413, 422);
 - responses from the declared response models (calendly_svc/api/responses.py), with their
   nested models hoisted into components/schemas, and one error response per status, the shared
   Error body narrowed to the declared codes.
@@ -177,15 +178,15 @@ def _without_null(schema: Json) -> Json:
     return {**branches[0], **rest}
 
 
-def query_parameters(model: type[BaseModel]) -> list[Json]:
-    """One query parameter per field of a query-string model, described by the field."""
+def query_parameters(model: type[BaseModel], where: str = "query") -> list[Json]:
+    """One query (or header) parameter per field of a model, described by the field."""
     schema: Json = _clean(model.model_json_schema(by_alias=True, mode="validation"))
     required = set(schema.get("required", []))
     parameters = []
     for name, prop in schema["properties"].items():
         described = _without_null(prop)
         description = described.pop("description")
-        parameters.append({"name": name, "in": "query", "required": name in required,
+        parameters.append({"name": name, "in": where, "required": name in required,
                            "description": description, "schema": described})  # fmt: skip
     return parameters
 
@@ -220,6 +221,8 @@ def build_operation(path: str, op: Operation, components: Components) -> Json:
     parameters = [*path_parameters(path, op), *op.parameters]
     if op.query is not None:
         parameters += query_parameters(op.query)
+    if op.headers is not None:
+        parameters += query_parameters(op.headers, "header")
     answers = {str(status): success(answer, components) for status, answer in op.responses.items()}
     errors = merge(op.errors, implied_errors(path, op))
     answers |= {str(status): error_response(status, codes) for status, codes in errors.items()}

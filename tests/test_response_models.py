@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 import pytest
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from calendly_svc import queries
 from calendly_svc.api import responses
@@ -116,10 +116,17 @@ def test_a_route_without_a_declaration_cannot_be_documented() -> None:
         build_document(router_with(undeclared, f"{PREFIX}/clients/{{client_id}}"))
 
 
+class IdempotencyHeaders(BaseModel):
+    """A header model, as a future route may declare."""
+
+    key: str = Field(alias="Idempotency-Key", max_length=64, description="retry-safe key")
+
+
 def test_a_declared_route_is_documented_with_its_parameters_security_and_errors() -> None:
     @operation(
         id="eraseClient", summary="Erase a client", tag="appointments",
-        path={"client_id": "the client's id"}, responses={204: Reply("Erased")},
+        path={"client_id": "the client's id"}, headers=IdempotencyHeaders,
+        responses={204: Reply("Erased")},
         errors=merge({404: ["client_not_found"]}, DB),
     )  # fmt: skip
     async def erase(request: web.Request) -> web.Response:
@@ -139,10 +146,14 @@ def test_a_declared_route_is_documented_with_its_parameters_security_and_errors(
         "name": "client_id", "in": "path", "required": True, "description": "the client's id",
         "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     }  # fmt: skip
+    expected_header = {
+        "name": "Idempotency-Key", "in": "header", "required": True,
+        "description": "retry-safe key", "schema": {"type": "string", "maxLength": 64},
+    }  # fmt: skip
     assert (op["operationId"], op["security"], op["parameters"]) == (
         "eraseClient",
         [{"bearerAuth": [], "userId": []}],
-        [expected_parameter],
+        [expected_parameter, expected_header],
     )
     assert codes == {
         "400": ["invalid_user_id"],

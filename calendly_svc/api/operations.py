@@ -46,6 +46,7 @@ class Operation:
     responses: Mapping[int, type[BaseModel] | Reply]
     errors: Mapping[int, tuple[str, ...]]
     query: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     raw_body: type[BaseModel] | None = None
     path: Mapping[str, str] = field(default_factory=dict)
@@ -69,6 +70,7 @@ def operation(
     responses: Mapping[int, type[BaseModel] | Reply],
     errors: Errors | Sequence[Errors] = (),
     query: type[BaseModel] | None = None,
+    headers: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
     raw_body: type[BaseModel] | None = None,
     path: Mapping[str, str] | None = None,
@@ -77,12 +79,14 @@ def operation(
     """Declare a handler's operation.
 
     `query` and `body` are the models validation.query/body check (their 4xx codes are implied);
-    `raw_body` documents a body the handler parses itself; `path` describes each `{name}`.
+    `headers` documents request headers, one per field (its alias is the header's name, e.g.
+    `Idempotency-Key`); `raw_body` documents a body the handler parses itself; `path` describes
+    each `{name}`.
     """
     groups = [errors] if isinstance(errors, Mapping) else list(errors)
     declared = Operation(
         id=id, summary=summary, tag=tag, responses=dict(responses), errors=merge(*groups),
-        query=query, body=body, raw_body=raw_body, path=dict(path or {}),
+        query=query, headers=headers, body=body, raw_body=raw_body, path=dict(path or {}),
         parameters=tuple(parameters),
     )  # fmt: skip
 
