@@ -241,11 +241,16 @@ class SyncLogsQuery(BaseModel):
     cursor: Cursor | None = None
 
 
+def _no_default(schema: JsonDict) -> None:
+    """Optional, but not defaulted: absent means Calendly did not send it."""
+    schema.pop("default", None)
+
+
 class WebhookEnvelope(BaseModel):
     """A Calendly delivery (documents the body; inbox.parse_envelope reads the raw bytes)."""
 
     model_config = ConfigDict(json_schema_extra={"additionalProperties": True})
     event: Annotated[str, Field(examples=["invitee.created"])]
     created_at: Annotated[str, Field(examples=["2026-11-29T10:00:00.000000Z"])]
-    created_by: str = ""
+    created_by: str = Field(default="", json_schema_extra=_no_default)
     payload: dict[str, Any]
