@@ -9,16 +9,10 @@ import structlog
 from aiohttp import web
 
 from calendly_svc import channels
-from calendly_svc.api import (
-    appointments,
-    health,
-    integration,
-    openapi_route,
-    routing_forms,
-    sync,
-    webhooks,
-)
+from calendly_svc.api import health
 from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
+from calendly_svc.api.openapi_route import OPENAPI_DOCUMENT
+from calendly_svc.api.routes import ROUTE_TABLES
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
 from calendly_svc.calendly.ratelimit import RateLimiters
@@ -39,6 +33,7 @@ from calendly_svc.keys import (
     WORKER,
 )
 from calendly_svc.metrics import Metrics
+from calendly_svc.openapi import document_bytes
 from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
 from calendly_svc.waker import Waker
@@ -132,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_inbox_ctx)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_worker_ctx)
-    for module in (health, integration, webhooks, appointments, routing_forms, sync, openapi_route):
-        app.add_routes(module.routes)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    app[OPENAPI_DOCUMENT] = document_bytes(app.router)
     return app

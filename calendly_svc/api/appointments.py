@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from calendly_svc import queries
-from calendly_svc.api import schemas
+from calendly_svc.api import responses, schemas
+from calendly_svc.api.operations import DB, Reply, operation
 from calendly_svc.api.pagination import cursor_time, decode_cursor, id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.domain import normalize_email
@@ -13,7 +14,7 @@ from calendly_svc.erasure import erase_client
 from calendly_svc.errors import NotFound
 from calendly_svc.keys import DEPS, USER_ID
 from calendly_svc.tombstones import tombstones
-from calendly_svc.views import appointment_view, client_view
+from calendly_svc.views import appointment_model, client_view
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"
@@ -41,6 +42,11 @@ async def _with_clients(
 
 
 @routes.get(f"{PREFIX}/appointments")
+@operation(
+    id="listAppointments", summary="The user's appointments, newest change first",
+    tag="appointments", query=schemas.AppointmentsQuery, responses={200: responses.AppointmentPage},
+    errors=DB,
+)  # fmt: skip
 async def list_appointments(request: web.Request) -> web.Response:
     """The user's appointments, newest change first."""
     params = query(request, schemas.AppointmentsQuery)
@@ -48,11 +54,16 @@ async def list_appointments(request: web.Request) -> web.Response:
         rows = await queries.list_appointments(conn, request[USER_ID], _filters(params))
         page, cursor = page_of(rows, params.limit, lambda row: (row.updated_at.isoformat(), row.id))
         clients = await _with_clients(conn, page)
-    items = [appointment_view(r, clients.get(r.client_id or 0)) for r in page]
-    return web.json_response({"items": items, "next_cursor": cursor})
+    items = [appointment_model(r, clients.get(r.client_id or 0)) for r in page]
+    return responses.reply(responses.AppointmentPage(items=items, next_cursor=cursor))
 
 
 @routes.get(f"{PREFIX}/appointments/{{appointment_id}}")
+@operation(
+    id="getAppointment", summary="One appointment", tag="appointments",
+    path={"appointment_id": "the appointment's id"}, responses={200: responses.Appointment},
+    errors=[{404: ["not_found", "appointment_not_found"]}, DB],
+)  # fmt: skip
 async def get_appointment(request: web.Request) -> web.Response:
     """One appointment; another user's is not found."""
     appointment_id = path_int(request, "appointment_id")
@@ -61,10 +72,14 @@ async def get_appointment(request: web.Request) -> web.Response:
         if row is None:
             raise NotFound("appointment not found", code="appointment_not_found")
         clients = await _with_clients(conn, [row])
-    return web.json_response(appointment_view(row, clients.get(row.client_id or 0)))
+    return responses.reply(appointment_model(row, clients.get(row.client_id or 0)))
 
 
 @routes.get(f"{PREFIX}/clients")
+@operation(
+    id="listClients", summary="The user's clients in creation order", tag="appointments",
+    query=schemas.ClientsQuery, responses={200: responses.ClientPage}, errors=DB,
+)  # fmt: skip
 async def list_clients(request: web.Request) -> web.Response:
     """The user's clients (optionally by email), in creation order."""
     params = query(request, schemas.ClientsQuery)
@@ -74,10 +89,19 @@ async def list_clients(request: web.Request) -> web.Response:
             conn, request[USER_ID], normalize_email(params.email), after, params.limit + 1
         )
     page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
-    return web.json_response({"items": [client_view(c) for c in page], "next_cursor": cursor})
+    items = [client_view(c) for c in page]
+    return responses.reply(responses.ClientPage(items=items, next_cursor=cursor))
 
 
 @routes.delete(f"{PREFIX}/clients/{{client_id}}")
+@operation(
+    id="eraseClient",
+    summary="Erase a client and everything stored of them (LGPD/GDPR); the invitees' URIs are "
+    "kept only as keyed hashes, so no sync, redelivery or replay brings them back",
+    tag="appointments", path={"client_id": "the client's id"},
+    responses={200: Reply("What was erased, counted per kind", responses.ClientErasure)},
+    errors=[{404: ["not_found", "client_not_found"]}, DB],
+)  # fmt: skip
 async def delete_client(request: web.Request) -> web.Response:
     """Erase a client and everything stored of them; another user's client is not found."""
     client_id, user_id = path_int(request, "client_id"), request[USER_ID]
@@ -90,4 +114,5 @@ async def delete_client(request: web.Request) -> web.Response:
         if integration is not None:
             await queries.lock_integration_apply(conn, integration.id)
         erased = await erase_client(conn, tombstones(deps.settings), client, integration)
-    return web.json_response({"client_id": client_id, "erased": erased})
+    counts = responses.ErasedCounts(**erased)
+    return responses.reply(responses.ClientErasure(client_id=client_id, erased=counts))

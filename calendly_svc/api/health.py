@@ -8,7 +8,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from calendly_svc.api import responses
 from calendly_svc.api.middleware import error_response
+from calendly_svc.api.operations import Reply, operation
 from calendly_svc.db import missing_migrations
 from calendly_svc.keys import DB_POOL, EXPECTED_MIGRATIONS, METRICS, SETTINGS
 from calendly_svc.probes import SharedRead
@@ -39,12 +41,18 @@ def install(app: web.Application) -> None:
 
 
 @routes.get("/healthz")
+@operation(id="healthz", summary="The process is up", tag="health",
+           responses={200: Reply("Alive", responses.Health)})  # fmt: skip
 async def healthz(request: web.Request) -> web.Response:
     """The process is up."""
-    return web.json_response({"status": "ok"})
+    return responses.reply(responses.Health(status="ok"))
 
 
 @routes.get("/metrics")
+@operation(
+    id="metrics", summary="Prometheus text exposition", tag="health",
+    responses={200: Reply("Metrics", content={"text/plain": {"schema": {"type": "string"}}})},
+)  # fmt: skip
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition; gauges are read from Postgres when it answers."""
     registry = request.app[METRICS]
@@ -57,6 +65,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/readyz")
+@operation(
+    id="readyz", summary="The database answers and every migration is applied", tag="health",
+    responses={200: Reply("Ready", responses.Ready)},
+    errors={503: ["database_unavailable", "migrations_pending"]},
+)  # fmt: skip
 async def readyz(request: web.Request) -> web.Response:
     """The database answers and every migration is applied."""
     try:
@@ -67,4 +80,4 @@ async def readyz(request: web.Request) -> web.Response:
         )
     if missing:
         return error_response(503, "migrations_pending", "migrations not applied", sorted(missing))
-    return web.json_response({"status": "ready"})
+    return responses.reply(responses.Ready(status="ready"))

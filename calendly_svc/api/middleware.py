@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from calendly_svc.api.responses import Error, ErrorDetail
 from calendly_svc.calendly.errors import (
     CalendlyAuthError,
     CalendlyError,
@@ -40,8 +41,9 @@ CONSTRAINT_CONFLICTS: dict[str, tuple[str, str]] = {
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The error body every failure uses."""
-    return {"error": {"code": code, "message": message, "details": details}}
+    """The error body every failure uses (built unvalidated: reporting an error must not fail)."""
+    detail = ErrorDetail.model_construct(code=code, message=message, details=details)
+    return Error.model_construct(error=detail).model_dump(mode="json")
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:

@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from calendly_svc import connect, queries
-from calendly_svc.api import schemas
+from calendly_svc.api import responses, schemas
+from calendly_svc.api.operations import DB, NOT_CONNECTED, operation
 from calendly_svc.api.pagination import id_cursor, page_of
 from calendly_svc.api.validation import query
 from calendly_svc.keys import DEPS, USER_ID
-from calendly_svc.views import iso
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"
 
 
-def submission_view(row: queries.StoredSubmission) -> dict[str, Any]:
+def submission_view(row: queries.StoredSubmission) -> responses.RoutingFormSubmission:
     """A routing form submission."""
-    return {
-        "id": row.id,
-        "calendly_uri": row.uri,
-        "routing_form": row.routing_form_uri,
-        "questions_and_answers": row.questions_and_answers,
-        "submitter": row.submitter_uri,
-        "result": row.result,
-        "created_at": iso(row.calendly_created_at or row.created_at),
-    }
+    return responses.RoutingFormSubmission(
+        id=row.id,
+        calendly_uri=row.uri,
+        routing_form=row.routing_form_uri,
+        questions_and_answers=row.questions_and_answers,
+        submitter=row.submitter_uri,
+        result=row.result,
+        created_at=row.calendly_created_at or row.created_at,
+    )
 
 
 @routes.get(f"{PREFIX}/routing-form-submissions")
+@operation(
+    id="listRoutingFormSubmissions",
+    summary="Routing form submissions of the user's Calendly organization, newest first",
+    tag="routing-forms", query=schemas.RoutingFormSubmissionsQuery,
+    responses={200: responses.RoutingFormSubmissionPage}, errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def list_submissions(request: web.Request) -> web.Response:
     """The submissions of the user's Calendly organization, newest first."""
     params = query(request, schemas.RoutingFormSubmissionsQuery)
@@ -46,4 +50,6 @@ async def list_submissions(request: web.Request) -> web.Response:
                 conn, organization, before, params.limit + 1
             )
     page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
-    return web.json_response({"items": [submission_view(r) for r in page], "next_cursor": cursor})
+    items = [submission_view(r) for r in page]
+    page_body = responses.RoutingFormSubmissionPage(items=items, next_cursor=cursor)
+    return responses.reply(page_body)

@@ -32,7 +32,19 @@ Moment = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 # Values that travel in a URL: printable ASCII keeps a request line within the HTTP server's limit.
 UrlSafe = Field(pattern=r"^[!-~]*$")
 # Our cursors are unpadded base64url; anything else is answered 400 invalid_cursor.
-Cursor = Annotated[str, Field(max_length=200, json_schema_extra={"pattern": "^[A-Za-z0-9_=-]*$"})]
+Cursor = Annotated[
+    str,
+    Field(
+        max_length=200,
+        json_schema_extra={"pattern": "^[A-Za-z0-9_=-]*$"},
+        description="opaque cursor: the previous page's next_cursor",
+    ),
+]
+
+
+def about(text: str) -> Any:
+    """A field's description (the OpenAPI document shows it on the query parameter)."""
+    return Field(description=text)
 
 
 class Strict(BaseModel):
@@ -78,7 +90,18 @@ class AuthUrlQuery(BaseModel):
     """GET /auth-url."""
 
     model_config = ConfigDict(extra="forbid")
-    redirect_uri: Annotated[str, Field(min_length=1, max_length=2048), UrlSafe] | None = None
+    redirect_uri: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=2048),
+            UrlSafe,
+            about(
+                "defaults to BACKEND_URL/api/v1/calendly/oauth/callback; any other must be listed "
+                "in OAUTH_REDIRECT_URIS"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class OAuthCallbackBody(Strict):
@@ -92,10 +115,23 @@ class BrowserCallbackQuery(BaseModel):
     """GET /oauth/callback as Calendly redirects the browser to it."""
 
     model_config = ConfigDict(extra="ignore")
-    code: Annotated[str, Field(max_length=1024), UrlSafe] | None = None
-    state: Annotated[str, Field(max_length=512), UrlSafe] | None = None
-    error: Annotated[str, Field(max_length=200), UrlSafe] | None = None
-    error_description: Annotated[str, Field(max_length=500)] | None = None
+    code: (
+        Annotated[str, Field(max_length=1024), UrlSafe, about("authorization code from Calendly")]
+        | None
+    ) = None
+    state: (
+        Annotated[str, Field(max_length=512), UrlSafe, about("the state issued by GET /auth-url")]
+        | None
+    ) = None
+    error: (
+        Annotated[
+            str, Field(max_length=200), UrlSafe, about("Calendly's error when the user refused")
+        ]
+        | None
+    ) = None
+    error_description: (
+        Annotated[str, Field(max_length=500), about("Calendly's description of that error")] | None
+    ) = None
 
 
 class ToggleBody(Strict):
@@ -125,17 +161,26 @@ class MappingBody(Partial):
     auto_create_appointment: bool | None = None
 
 
-Limit = Annotated[int, Field(ge=1, le=200)]
+Limit = Annotated[int, Field(ge=1, le=200, description="page size")]
 
 
 class AppointmentsQuery(BaseModel):
     """GET /appointments."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    status: Literal["pending", "confirmed", "canceled"] | None = None
-    start_from: Moment | None = Field(default=None, alias="from")
-    start_to: Moment | None = Field(default=None, alias="to")
-    updated_after: Moment | None = None
+    status: Annotated[
+        Literal["pending", "confirmed", "canceled"] | None,
+        about("only appointments in this status"),
+    ] = None
+    start_from: Moment | None = Field(
+        default=None, alias="from", description="only appointments starting at or after this time"
+    )
+    start_to: Moment | None = Field(
+        default=None, alias="to", description="only appointments starting before this time"
+    )
+    updated_after: Annotated[Moment | None, about("only appointments changed after this time")] = (
+        None
+    )
     limit: Limit = 50
     cursor: Cursor | None = None
 
@@ -144,7 +189,15 @@ class ClientsQuery(BaseModel):
     """GET /clients."""
 
     model_config = ConfigDict(extra="forbid")
-    email: Annotated[str, Field(min_length=1, max_length=320), DbText] | None = None
+    email: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=320),
+            DbText,
+            about("only the client with this email (case-insensitive)"),
+        ]
+        | None
+    ) = None
     limit: Limit = 50
     cursor: Cursor | None = None
 
@@ -153,8 +206,16 @@ class WebhookEventsQuery(BaseModel):
     """GET /webhook-events."""
 
     model_config = ConfigDict(extra="forbid")
-    status: Literal["received", "processing", "processed", "ignored", "failed"] | None = None
-    event: Annotated[str, Field(min_length=1, max_length=100), DbText] | None = None
+    status: Annotated[
+        Literal["received", "processing", "processed", "ignored", "failed"] | None,
+        about("only deliveries in this state"),
+    ] = None
+    event: (
+        Annotated[
+            str, Field(min_length=1, max_length=100), DbText, about("only this Calendly event")
+        ]
+        | None
+    ) = None
     limit: Limit = 50
     cursor: Cursor | None = None
 
@@ -181,3 +242,18 @@ class SyncLogsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Limit = 50
     cursor: Cursor | None = None
+
+
+def _no_default(schema: JsonDict) -> None:
+    """Optional, but not defaulted: absent means Calendly did not send it."""
+    schema.pop("default", None)
+
+
+class WebhookEnvelope(BaseModel):
+    """A Calendly delivery (documents the body; inbox.parse_envelope reads the raw bytes)."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": True})
+    event: Annotated[str, Field(examples=["invitee.created"])]
+    created_at: Annotated[str, Field(examples=["2026-11-29T10:00:00.000000Z"])]
+    created_by: str = Field(default="", json_schema_extra=_no_default)
+    payload: dict[str, Any]

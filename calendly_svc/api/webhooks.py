@@ -6,7 +6,8 @@ import structlog
 from aiohttp import web
 
 from calendly_svc import channels, connect, inbox, queries
-from calendly_svc.api import schemas
+from calendly_svc.api import responses, schemas
+from calendly_svc.api.operations import DB, NOT_CONNECTED, Reply, operation
 from calendly_svc.api.pagination import id_cursor, page_of
 from calendly_svc.api.validation import path_int, query
 from calendly_svc.errors import Conflict, NotFound
@@ -18,7 +19,27 @@ routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"
 
 
+# Calendly's side of the route: hand-written, since the edge verifies the raw bytes itself.
+RECEIVE_PARAMETERS = (
+    {"name": "integration", "in": "query", "required": True,
+     "description": "the integration's public id, from the subscription's callback URL",
+     "schema": {"type": "string", "format": "uuid"}},
+    {"name": "Calendly-Webhook-Signature", "in": "header", "required": True,
+     "description": "`t=<unix seconds>,v1=<hex HMAC-SHA256 of t.body>`",
+     "schema": {"type": "string", "maxLength": 1024}},
+)  # fmt: skip
+SIGNATURE_CODES = ["missing_signature", "malformed_signature", "stale_signature",
+                   "future_signature", "invalid_signature"]  # fmt: skip
+
+
 @routes.post(f"{PREFIX}/webhook")
+@operation(
+    id="receiveWebhook", summary="A Calendly delivery: verified, stored, processed later",
+    tag="webhooks", parameters=RECEIVE_PARAMETERS, raw_body=schemas.WebhookEnvelope,
+    responses={200: Reply("Stored (or a duplicate counted)", responses.WebhookReceipt)},
+    errors=[{400: ["invalid_payload"], 401: SIGNATURE_CODES, 404: ["unknown_integration"],
+             410: ["integration_disconnected"]}, DB],
+)  # fmt: skip
 async def receive(request: web.Request) -> web.Response:
     """Verify, store durably, answer; processing happens in the worker."""
     deps = request.app[DEPS]
@@ -30,10 +51,16 @@ async def receive(request: web.Request) -> web.Response:
     written = await inbox.store(deps, request.app[INBOX_WRITER], event)
     log.debug("webhook_received", integration_id=integration_id, webhook_event_id=written.id,
               calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
-    return web.json_response({"id": written.id, "duplicate": not written.inserted})
+    receipt = responses.WebhookReceipt(id=written.id, duplicate=not written.inserted)
+    return responses.reply(receipt)
 
 
 @routes.get(f"{PREFIX}/webhook-events")
+@operation(
+    id="listWebhookEvents", summary="The webhook log, newest first", tag="webhooks",
+    query=schemas.WebhookEventsQuery, responses={200: responses.WebhookEventPage},
+    errors=[NOT_CONNECTED, DB],
+)  # fmt: skip
 async def list_events(request: web.Request) -> web.Response:
     """The webhook log: received, processed, ignored, failed, with errors and attempts."""
     params = query(request, schemas.WebhookEventsQuery)
@@ -45,12 +72,18 @@ async def list_events(request: web.Request) -> web.Response:
             conn, integration.id, params.status, params.event, before, params.limit + 1
         )
     page, cursor = page_of(rows, params.limit, lambda row: (row.id,))
-    return web.json_response(
-        {"items": [webhook_event_view(r) for r in page], "next_cursor": cursor}
-    )
+    items = [webhook_event_view(r) for r in page]
+    return responses.reply(responses.WebhookEventPage(items=items, next_cursor=cursor))
 
 
 @routes.post(f"{PREFIX}/webhook-events/{{event_id}}/replay")
+@operation(
+    id="replayWebhookEvent", summary="Queue a logged delivery again", tag="webhooks",
+    path={"event_id": "the delivery's id in the webhook log"},
+    responses={202: Reply("Queued again", responses.WebhookEvent)},
+    errors=[{404: ["not_found", "not_connected", "webhook_event_not_found"],
+             409: ["event_in_progress"]}, DB],
+)  # fmt: skip
 async def replay(request: web.Request) -> web.Response:
     """Queue a logged delivery again (e.g. after fixing a mapping or re-enabling sync)."""
     event_id = path_int(request, "event_id")
@@ -66,4 +99,4 @@ async def replay(request: web.Request) -> web.Response:
         if exists is None:
             raise NotFound("webhook event not found", code="webhook_event_not_found")
         raise Conflict("the event is being processed right now", code="event_in_progress")
-    return web.json_response(webhook_event_view(row), status=202)
+    return responses.reply(webhook_event_view(row), status=202)
