@@ -523,7 +523,7 @@ async def _update(
 
 
 async def _track_reschedule(conn: Conn, integration_id: int, state: queries.InviteeState) -> None:
-    """A canceled half waits for its created half (see reschedules.py); a created half ends
+    """A canceled half waits for its created half (see worker/reschedules.py); a created half ends
     the wait for it."""
     if state.rescheduled and state.new_invitee_uri:
         await queries.insert_reschedule_wait(conn, integration_id, state.uri, state.new_invitee_uri)

@@ -8,7 +8,7 @@ Nothing here names a route or a field. For every route of the router the documen
   it has a cursor), header parameters likewise from the headers model; the request body from
   the declared body model (400 invalid_json, 408 body_timeout, 413, 422), or from the raw_body
   model of a handler that reads and parses the body itself (the same but 422);
-- responses from the declared response models (calendly_svc/api/responses.py), with their
+- responses from the declared response models (calendly_svc/http/responses.py), with their
   nested models hoisted into components/schemas, and one error response per status, the shared
   Error body narrowed to the declared codes.
 
@@ -20,8 +20,8 @@ Adding a route is a few lines in its module, nothing here:
                errors=[{404: ["not_found", "client_not_found"]}, DB])
     async def delete_client(request: web.Request) -> web.Response: ...
 
-A new route module is added to calendly_svc/api/routes.py:ROUTE_TABLES; a new response model
-goes in calendly_svc/api/responses.py. tests/test_openapi.py fails when a route has no @operation.
+A new route module is added to calendly_svc/http/routes.py:ROUTE_TABLES; a new response model
+goes in calendly_svc/http/responses.py. tests/test_openapi.py fails when a route has no @operation.
 """
 
 from __future__ import annotations

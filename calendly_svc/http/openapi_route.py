@@ -9,7 +9,8 @@ from calendly_svc.http.operations import Reply, operation
 
 routes = web.RouteTableDef()
 OPENAPI_PATH = "/api/v1/openapi.json"
-# create_app builds it from its router (calendly_svc/openapi.py): static, the same for every app
+# create_app builds it from its router (calendly_svc/http/openapi.py): static, the same for
+# every app
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
 

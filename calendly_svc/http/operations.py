@@ -1,4 +1,4 @@
-"""Operation declarations: each handler says what it is, and calendly_svc/openapi.py reads it.
+"""Operation declarations: each handler says what it is, and calendly_svc/http/openapi.py reads it.
 
     @routes.get(f"{PREFIX}/clients")
     @operation(id="listClients", summary="...", tag="appointments", query=schemas.ClientsQuery,

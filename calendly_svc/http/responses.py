@@ -1,9 +1,9 @@
 """Response bodies of the public API: each field is defined here once.
 
-The handlers build these models and answer with `reply(model)`; calendly_svc/openapi.py turns the
-same models into the document's component schemas. Every model is closed (extra="forbid"); a field
-without a default is required; `X | None` is nullable, never optional; a field with a default is
-optional: it appears only when the handler sets it.
+The handlers build these models and answer with `reply(model)`; calendly_svc/http/openapi.py
+turns the same models into the document's component schemas. Every model is closed
+(extra="forbid"); a field without a default is required; `X | None` is nullable, never
+optional; a field with a default is optional: it appears only when the handler sets it.
 """
 
 from __future__ import annotations

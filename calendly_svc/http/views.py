@@ -1,6 +1,6 @@
-"""Stored rows as response models (calendly_svc/api/responses.py; never a secret).
+"""Stored rows as response models (calendly_svc/http/responses.py; never a secret).
 
-Enum columns are text in queries.py; the models check them when built, hence the
+Enum columns are text in store/queries.py; the models check them when built, hence the
 `type: ignore[arg-type]` on those arguments. mypy checks every other field name and type.
 """
 
