@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import structlog
-
 from calendly_svc.deps import Deps
 from calendly_svc.errors import not_connected
 from calendly_svc.store import queries
-
-log = structlog.get_logger(__name__)
 
 
 async def live_integration(deps: Deps, user_id: int) -> queries.Integration:
