@@ -15,10 +15,10 @@ import structlog
 from aiohttp import web
 
 from calendly_svc.app import create_app
-from calendly_svc.db import apply_migrations
 from calendly_svc.devenv import DevPlan, dev_mode, prepare_dev_environment
 from calendly_svc.logging import configure_logging
 from calendly_svc.settings import ConfigError, DatabaseSettings, KeySettings, Settings, load
+from calendly_svc.store.db import apply_migrations
 
 log = structlog.get_logger("calendly_svc")
 # each command reads only the settings it uses: migrate the database, rotate-keys the keys too
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(apply_migrations(database.database_url))
         return
     if args.command == "rotate-keys":
-        from calendly_svc.rotation import RotationIncomplete, rotate
+        from calendly_svc.integrations.rotation import RotationIncomplete, rotate
 
         keys = _settings_or_exit(KeySettings, plan)
         try:

@@ -8,19 +8,19 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from calendly_svc import channels
-from calendly_svc.api import health
-from calendly_svc.api.middleware import auth_middleware, error_middleware, request_id_middleware
-from calendly_svc.api.openapi_route import OPENAPI_DOCUMENT
-from calendly_svc.api.routes import ROUTE_TABLES
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.oauth import OAuthClient
 from calendly_svc.calendly.ratelimit import RateLimiters
 from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.crypto import SecretCipher
-from calendly_svc.db import create_pool, migration_ids
 from calendly_svc.deps import Deps
-from calendly_svc.inbox_writer import InboxWriter
+from calendly_svc.http import health
+from calendly_svc.http.middleware import auth_middleware, error_middleware, request_id_middleware
+from calendly_svc.http.openapi import document_bytes
+from calendly_svc.http.openapi_route import OPENAPI_DOCUMENT
+from calendly_svc.http.routes import ROUTE_TABLES
+from calendly_svc.ingest.inbox_writer import InboxWriter
+from calendly_svc.ingest.waker import Waker
 from calendly_svc.keys import (
     CIPHER,
     DB_POOL,
@@ -33,11 +33,12 @@ from calendly_svc.keys import (
     WORKER,
 )
 from calendly_svc.metrics import Metrics
-from calendly_svc.openapi import document_bytes
-from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
-from calendly_svc.waker import Waker
-from calendly_svc.worker import run_until_stopped, standard_worker
+from calendly_svc.store import channels
+from calendly_svc.store.db import create_pool, migration_ids
+from calendly_svc.store.receivers import ReceiverCache
+from calendly_svc.worker.engine import run_until_stopped
+from calendly_svc.worker.queues import standard_worker
 
 log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 1024 * 1024

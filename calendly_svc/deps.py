@@ -11,8 +11,8 @@ from calendly_svc.calendly.oauth import OAuthClient
 from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.metrics import Metrics
-from calendly_svc.receivers import ReceiverCache
 from calendly_svc.settings import Settings
+from calendly_svc.store.receivers import ReceiverCache
 
 
 @dataclass(frozen=True, slots=True)

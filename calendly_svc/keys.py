@@ -8,10 +8,10 @@ from aiohttp import web
 
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.deps import Deps
-from calendly_svc.inbox_writer import InboxWriter
+from calendly_svc.ingest.inbox_writer import InboxWriter
 from calendly_svc.metrics import Metrics
 from calendly_svc.settings import Settings
-from calendly_svc.worker import Worker
+from calendly_svc.worker.engine import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 CIPHER = web.AppKey("cipher", SecretCipher)

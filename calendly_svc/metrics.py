@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from calendly_svc import queries
+from calendly_svc.store import queries
 
 PREFIX = "calendly_svc"
 _ID_PARENTS = frozenset(

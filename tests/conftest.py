@@ -23,12 +23,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
 from calendly_svc.app import create_app
-from calendly_svc.db import apply_migrations_sync
+from calendly_svc.ingest.signatures import verify
 from calendly_svc.keys import DB_POOL
 from calendly_svc.logging import configure_logging
 from calendly_svc.sandbox import SandboxConfig, start_sandbox
 from calendly_svc.settings import Settings
-from calendly_svc.signatures import verify
+from calendly_svc.store.db import apply_migrations_sync
 
 SERVICE_TOKEN = "test-service-token"
 configure_logging("INFO", "json")

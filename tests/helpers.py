@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import aiohttp
 import asyncpg
 
-from calendly_svc import queries
 from calendly_svc.calendly.scopes import NEEDED_SCOPES
-from calendly_svc.signatures import signature_header
+from calendly_svc.ingest.signatures import signature_header
+from calendly_svc.store import queries
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 
 T = TypeVar("T")

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 
 from calendly_svc.keys import DEPS, WORKER
-from calendly_svc.worker import Worker, inbox_queue, run_until_stopped
+from calendly_svc.worker.engine import Worker, run_until_stopped
+from calendly_svc.worker.queues import inbox_queue
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
     appointments,

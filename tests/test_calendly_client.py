@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from calendly_svc import queries
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
 from calendly_svc.calendly.errors import CalendlyUnavailable, NeedsReauth
 from calendly_svc.calendly.ratelimit import RateLimiters
 from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.deps import Deps
 from calendly_svc.keys import DEPS
+from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
 
 

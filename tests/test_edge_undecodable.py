@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from calendly_svc.signatures import sign
+from calendly_svc.ingest.signatures import sign
 from tests.conftest import SERVICE_TOKEN, SIGNING_KEY, Api, Sandbox
 from tests.helpers import book, default_event_type, envelope, invitee_payload, settled
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from calendly_svc import domain, queries
+from calendly_svc.apply import domain
 from calendly_svc.keys import DB_POOL, DEPS
+from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
     appointments,
@@ -251,7 +252,7 @@ async def test_a_batched_run_skips_erased_invitees_and_applies_the_others(
         integration = await queries.get_integration_by_user(conn, 1)
         assert integration is not None
         mapping = await queries.get_event_type_by_uri(conn, integration.id, event_type)
-        from calendly_svc.tombstones import tombstones  # new in issue 15: main fails here
+        from calendly_svc.apply.tombstones import tombstones  # new in issue 15: main fails here
 
         marks = tombstones(api.client.server.app[DEPS].settings)
         ctx = domain.ApplyContext(integration, mapping, False, marks)

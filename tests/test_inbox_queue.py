@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from calendly_svc import queries
-from calendly_svc.db import create_pool
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
 from tests.helpers import store_deliveries
 
 STATE = """SELECT w.dedup_key, w.status, w.locked_by, q.id IS NOT NULL AS queued,

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from calendly_svc import queries
-from calendly_svc.db import create_pool
-from calendly_svc.inbox_writer import InboxWriter
-from calendly_svc.waker import Waker
+from calendly_svc.ingest.inbox_writer import InboxWriter
+from calendly_svc.ingest.waker import Waker
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
 
 
 def _event(n: int, headers: str = "{}") -> queries.NewWebhookEvent:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from calendly_svc.signatures import verify
+from calendly_svc.ingest.signatures import verify
 from tests.bench.loadgen import Load
 
 KEY = "loadgen-key"

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from yoyo import get_backend, read_migrations
 
-from calendly_svc.db import _yoyo_url, apply_migrations_sync, migrations_path
+from calendly_svc.store.db import _yoyo_url, apply_migrations_sync, migrations_path
 
 SCHEMA = """
 SELECT table_name, column_name, data_type FROM information_schema.columns

@@ -9,7 +9,7 @@ import jsonschema_rs
 import schemathesis
 
 from calendly_svc.app import create_app
-from calendly_svc.openapi import build_document
+from calendly_svc.http.openapi import build_document
 from calendly_svc.settings import Settings
 from tests.conftest import Api
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from calendly_svc import queries
-from calendly_svc.db import create_pool
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
 
 # (appointment, seconds until due, status, seconds since its lease was taken)
 Row = tuple[int, float, str, float | None]

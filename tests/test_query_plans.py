@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from calendly_svc import queries
-from calendly_svc.db import create_pool
-from calendly_svc.queries_loader import load_queries
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
+from calendly_svc.store.queries_loader import load_queries
 
 ROWS = 5000
 HOST = "https://api.calendly.com/scheduled_events"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calendly_svc.api.pagination import encode_cursor
+from calendly_svc.http.pagination import encode_cursor
 from tests.conftest import Api, Sandbox
 from tests.helpers import appointments, book, default_event_type, settled
 

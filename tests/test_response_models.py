@@ -9,13 +9,13 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from calendly_svc import queries
-from calendly_svc.api import responses
-from calendly_svc.api.operations import DB, Reply, merge, operation
-from calendly_svc.db import create_pool
-from calendly_svc.erasure import ERASED_KINDS
-from calendly_svc.openapi import build_document
-from calendly_svc.views import appointment_view
+from calendly_svc.apply.erasure import ERASED_KINDS
+from calendly_svc.apply.payloads import appointment_view
+from calendly_svc.http import responses
+from calendly_svc.http.openapi import build_document
+from calendly_svc.http.operations import DB, Reply, merge, operation
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
 from tests.conftest import Api, Sandbox
 from tests.helpers import appointments, book, default_event_type, settled
 

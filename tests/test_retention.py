@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from calendly_svc import queries
-from calendly_svc.db import create_pool
 from calendly_svc.keys import DEPS
-from calendly_svc.retention import purge_expired
+from calendly_svc.store import queries
+from calendly_svc.store.db import create_pool
+from calendly_svc.worker.retention import purge_expired
 from tests.conftest import Api, Sandbox
 from tests.helpers import book, default_event_type, eventually, settled, store_deliveries
 

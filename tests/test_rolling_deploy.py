@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from calendly_svc.api.appointments import PREFIX
-from calendly_svc.api.openapi_route import OPENAPI_PATH
-from calendly_svc.queries_loader import load_queries
+from calendly_svc.http.appointments import PREFIX
+from calendly_svc.http.openapi_route import OPENAPI_PATH
+from calendly_svc.store.queries_loader import load_queries
 from tests.conftest import MAIN_APP_SECRET, Api, MainAppReceiver, Sandbox
 from tests.helpers import appointments, book, default_event_type, eventually, settled
 

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from calendly_svc import queries
 from calendly_svc.crypto import SecretCipher
+from calendly_svc.integrations.rotation import rotate_secrets
 from calendly_svc.keys import DEPS, SETTINGS
-from calendly_svc.rotation import rotate_secrets
+from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
 from tests.helpers import eventually
 

@@ -20,7 +20,7 @@ import requests
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
-from calendly_svc.openapi import build_document
+from calendly_svc.http.openapi import build_document
 from calendly_svc.sandbox import SandboxConfig, start_sandbox
 from tests.conftest import SERVICE_TOKEN, SIGNING_KEY, Api, Sandbox
 from tests.helpers import book, default_event_type, settled

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from calendly_svc.signatures import SignatureError, sign, verify
+from calendly_svc.ingest.signatures import SignatureError, sign, verify
 
 KEY = "key"
 BODY = b"{}"

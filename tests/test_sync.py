@@ -11,9 +11,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from calendly_svc.integrations.sync import MAX_IDLE_RESUMES
 from calendly_svc.keys import DEPS, WORKER
-from calendly_svc.sync import MAX_IDLE_RESUMES
-from calendly_svc.worker import run_until_stopped, standard_worker
+from calendly_svc.worker.engine import run_until_stopped
+from calendly_svc.worker.queues import standard_worker
 from tests.conftest import Api, Sandbox
 from tests.helpers import _token, appointments, book, default_event_type, eventually
 

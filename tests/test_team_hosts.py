@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from calendly_svc import queries
-from calendly_svc.domain import MOVED_REASON
+from calendly_svc.apply.domain import MOVED_REASON
+from calendly_svc.store import queries
 from tests.conftest import MAIN_APP_SECRET, Api, MainAppReceiver, Sandbox
 from tests.helpers import appointments, envelope, eventually, invitee_payload, post_webhook, settled
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from calendly_svc import queries
 from calendly_svc.keys import DEPS
+from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import asyncpg
 
-from calendly_svc.db import create_pool
-from calendly_svc.waker import Waker
+from calendly_svc.ingest.waker import Waker
+from calendly_svc.store.db import create_pool
 
 CHANNEL = "test_wake"
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from calendly_svc.signatures import sign, signature_header
+from calendly_svc.ingest.signatures import sign, signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 from tests.helpers import (
     appointments,

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from calendly_svc.db import migration_ids
+from calendly_svc.store.db import migration_ids
 from tests.conftest import _admin, with_database
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,15 +15,16 @@ import asyncpg
 import pytest
 
 from calendly_svc.calendly.client import RetryPolicy
-from calendly_svc.db import apply_migrations_sync
 from calendly_svc.devenv import (
     restart_embedded_postgres,
     start_embedded_postgres,
     stop_embedded_postgres,
 )
 from calendly_svc.keys import DEPS, WORKER
-from calendly_svc.processing import retry_delay
-from calendly_svc.worker import Worker, inbox_queue, run_until_stopped
+from calendly_svc.store.db import apply_migrations_sync
+from calendly_svc.worker.engine import Worker, run_until_stopped
+from calendly_svc.worker.processing import retry_delay
+from calendly_svc.worker.queues import inbox_queue
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
     appointments,
@@ -210,7 +211,7 @@ async def _accepted(api: Api, public_id: str, delivery: dict[str, Any]) -> tuple
 
 
 def test_worker_ids_are_unique() -> None:
-    from calendly_svc.worker import new_worker_id
+    from calendly_svc.worker.engine import new_worker_id
 
     assert len({new_worker_id() for _ in range(100)}) == 100
 

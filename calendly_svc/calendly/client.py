@@ -24,7 +24,7 @@ from calendly_svc.calendly.scopes import required_scope
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.jitter import jittered
 from calendly_svc.metrics import Metrics, endpoint_of
-from calendly_svc.storable import storable_json
+from calendly_svc.store.storable import storable_json
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100

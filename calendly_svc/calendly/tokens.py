@@ -11,7 +11,6 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from calendly_svc import queries
 from calendly_svc.calendly.errors import (
     CalendlyAuthError,
     CalendlyError,
@@ -22,6 +21,7 @@ from calendly_svc.calendly.oauth import OAuthClient, TokenGrant
 from calendly_svc.calendly.scopes import parse_scopes
 from calendly_svc.crypto import SecretCipher
 from calendly_svc.metrics import Metrics
+from calendly_svc.store import queries
 
 log = structlog.get_logger(__name__)
 

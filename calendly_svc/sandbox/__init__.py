@@ -1,4 +1,8 @@
-"""In-memory emulator of the Calendly API v2 and OAuth endpoints used by calendly-svc."""
+"""In-memory emulator of the Calendly API v2 and OAuth endpoints used by calendly-svc (dev and
+tests only: the service imports it only from __main__ and devenv, lazily, in dev mode).
+
+May import: nothing of calendly_svc outside the sandbox (it is self-contained).
+"""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from bisect import insort
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -32,8 +33,28 @@ from .models import (
 )
 from .ratelimit import RateLimiter
 
-if TYPE_CHECKING:
-    from .webhooks import WebhookDispatcher
+
+class Delivered(Protocol):
+    """The outcome of one delivery attempt, as the control API reports it."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready."""
+        ...
+
+
+class Dispatcher(Protocol):
+    """What the state needs of the running webhook dispatcher (webhooks.WebhookDispatcher)."""
+
+    async def dispatch(
+        self, event: str, payload: dict[str, Any], hosts: tuple[str, ...], org_uuid: str
+    ) -> Sequence[Delivered]:
+        """Deliver one event to every matching subscription."""
+        ...
+
+    async def close(self) -> None:
+        """Cancel and await every background task."""
+        ...
+
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8081"
 DEFAULT_GROUP_LIMIT = 10
@@ -110,7 +131,7 @@ class SandboxState:
         self.faults = self.default_faults()
         self.rate_limiter = RateLimiter()
         self.stats = Stats()
-        self.dispatcher: WebhookDispatcher | None = None
+        self.dispatcher: Dispatcher | None = None
         self.default_org, self.default_user = self._seed()
 
     def _seed(self) -> tuple[Organization, User]:

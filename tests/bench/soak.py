@@ -31,8 +31,8 @@ from aiohttp import web
 
 from calendly_svc.calendly.scopes import NEEDED_SCOPES
 from calendly_svc.devenv import restart_embedded_postgres, stop_embedded_postgres
-from calendly_svc.inbox import dedup_key
-from calendly_svc.signatures import SignatureError, signature_header, verify
+from calendly_svc.ingest.inbox import dedup_key
+from calendly_svc.ingest.signatures import SignatureError, signature_header, verify
 from tests.bench.stack import (
     SIGNING_KEY,
     TOKEN,

@@ -19,8 +19,8 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from calendly_svc.db import apply_migrations_sync
 from calendly_svc.devenv import start_embedded_postgres
+from calendly_svc.store.db import apply_migrations_sync
 
 TOKEN = "bench-token"
 SIGNING_KEY = "bench-signing-key"
