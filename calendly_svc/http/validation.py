@@ -47,6 +47,8 @@ class BodyTimeout(ServiceError):
 async def read_within(request: web.Request) -> bytes:
     """The raw body, read within BODY_TIMEOUT_SECONDS, so a slow upload cannot hold a handler
     (nothing reads the database before the body is complete)."""
+    if request.content.is_eof():  # the whole body has arrived: no timer to arm (the common case)
+        return await request.read()
     seconds = request.app[SETTINGS].body_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
