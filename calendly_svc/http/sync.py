@@ -9,28 +9,13 @@ from calendly_svc.http import responses, schemas
 from calendly_svc.http.operations import DB, NOT_CONNECTED, Reply, operation
 from calendly_svc.http.pagination import id_cursor, page_of
 from calendly_svc.http.validation import body, path_int, query
-from calendly_svc.http.views import sync_log_view
+from calendly_svc.http.views import job_view, sync_log_view
 from calendly_svc.integrations import lookup, sync
 from calendly_svc.keys import DEPS, USER_ID
 from calendly_svc.store import queries
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"
-
-
-def job_view(job: queries.SyncJob) -> responses.SyncJob:
-    """A sync job."""
-    return responses.SyncJob(
-        job_id=job.id,
-        status=job.status,  # type: ignore[arg-type]
-        trigger=job.trigger,  # type: ignore[arg-type]
-        attempts=job.attempts,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        sync_log_id=job.sync_log_id,
-        error=job.error,
-    )
 
 
 @routes.post(f"{PREFIX}/sync/manual")

@@ -14,6 +14,7 @@ from calendly_svc.store.queries import (
     Client,
     EventType,
     Integration,
+    SyncJob,
     SyncLog,
     WebhookEvent,
 )
@@ -148,6 +149,21 @@ def webhook_event_view(event: WebhookEvent) -> out.WebhookEvent:
         calendly_created_at=event.calendly_created_at,
         received_at=event.received_at,
         processed_at=event.processed_at,
+    )
+
+
+def job_view(job: SyncJob) -> out.SyncJob:
+    """A sync job."""
+    return out.SyncJob(
+        job_id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        trigger=job.trigger,  # type: ignore[arg-type]
+        attempts=job.attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        sync_log_id=job.sync_log_id,
+        error=job.error,
     )
 
 
