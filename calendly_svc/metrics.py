@@ -97,6 +97,23 @@ class Metrics:
             "queue_oldest_age_seconds", "Age of the oldest waiting row", ("queue",)
         )
         self.integrations = self._gauge("integrations", "Integrations by status", ("status",))
+        self.webhook_subscriptions = self._gauge(
+            "webhook_subscriptions",
+            "Active integrations' user-scope webhook subscriptions by the state last seen "
+            "(active, retrying, disabled, missing); organization routing-form subscriptions "
+            "are stored per organization and not counted",
+            ("state",),
+        )
+        self.webhook_retrying_age = self._gauge(
+            "webhook_retrying_age_seconds",
+            "Age of the oldest retrying webhook subscription (since retry_started_at), 0 when none",
+            (),
+        )
+        self.webhook_recreated = self._counter(
+            "webhook_subscriptions_recreated_total",
+            "Webhook subscriptions recreated by the service, by the state they were found in",
+            ("previous_state",),
+        )
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         """A counter in this registry."""
