@@ -114,6 +114,12 @@ class Metrics:
             "Webhook subscriptions recreated by the service, by the state they were found in",
             ("previous_state",),
         )
+        self.ready = self._gauge(
+            "ready", "1 while /readyz would answer 200 (same cached read), else 0", ()
+        )
+        self.sync_repaired = self._counter(
+            "sync_repaired_total", "Appointments a non-initial sync changed (repairs)", ("trigger",)
+        )
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         """A counter in this registry."""

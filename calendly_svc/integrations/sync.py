@@ -400,6 +400,7 @@ async def run_sync(
     await _close_log(deps, run, entry, stats, status, message)
     deps.metrics.sync_runs.labels(job.trigger, status).inc()
     deps.metrics.sync_duration.labels(job.trigger).observe(timer.elapsed())
+    deps.metrics.sync_repaired.labels(job.trigger).inc(run.counts.repaired)
     log.info("sync_finished", status=status, trigger=job.trigger, **asdict(run.counts))
     return status, message, entry.id
 
