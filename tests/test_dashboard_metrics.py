@@ -142,3 +142,17 @@ async def test_repairs_are_counted_by_trigger(api: Api, control: Sandbox) -> Non
         (first["repaired"], second["repaired"]),
         found,
     ) == ((3, 0), {"initial": "0.0", "manual": "3.0"})
+
+
+def test_the_dashboard_imports_with_a_prometheus_input() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    sources = {t["datasource"]["uid"] for p in panels for t in p.get("targets", [])} | {
+        p["datasource"]["uid"] for p in panels if "datasource" in p
+    }
+    ids = [p["id"] for p in panels]
+    assert (["DS_PROMETHEUS"], {"${DS_PROMETHEUS}"}, len(ids)) == (
+        [i["name"] for i in dashboard["__inputs"]],
+        sources,
+        len(set(ids)),
+    )
