@@ -31,7 +31,8 @@ from calendly_svc.store import channels, queries
 
 log = structlog.get_logger(__name__)
 CLAIM_LIMIT = 50
-# A read that waits longer (e.g. for a rate-limit reset) is left for the next round.
+# A health check's read that waits longer (e.g. for a rate-limit reset) is left for the next
+# round; the periodic sync's own check waits as its listing would.
 READ_TIMEOUT_SECONDS = 30.0
 GAP_CLAIM_LIMIT = 100
 
@@ -77,7 +78,7 @@ async def _check_safely(deps: Deps, integration_id: int) -> None:
     if integration is None or integration.status != "active":
         return
     try:
-        note = await check_subscription(deps, integration, None)
+        note = await check_subscription(deps, integration, None, READ_TIMEOUT_SECONDS)
     except NeedsReauth as exc:  # the integration is needs_reauth now; checks skip it
         note = f"webhook subscription not checked: needs_reauth: {exc}"
     except CalendlyMissingScope as exc:
@@ -98,18 +99,20 @@ async def _check_safely(deps: Deps, integration_id: int) -> None:
 
 
 async def check_subscription(
-    deps: Deps, integration: queries.Integration, covered_from: datetime | None
-) -> str | None:
+    deps: Deps, integration: queries.Integration, covered_from: datetime | None,
+    read_timeout: float | None = None,
+) -> str | None:  # fmt: skip
     """Read the user-scope subscription and record its health; recreate a disabled or missing
     one and ask for a gap sync, unless the caller's own sync (listing from `covered_from`)
     covers the gap. Returns a note for the sync log when something was done or skipped.
-    Raises NeedsReauth, CalendlyError (not 404) or TimeoutError when it could not read."""
+    Raises NeedsReauth, CalendlyError (not 404) or TimeoutError (the read outlasted
+    `read_timeout`) when it could not read."""
     if (refusal := subscriptions.webhook_refusal(integration)) is not None:
         note = f"webhook subscription not checked: {refusal}"
         async with deps.pool.acquire() as conn:
             await queries.note_webhook_check(conn, integration.id, note)
         return note
-    seen = await _read(deps, integration)
+    seen = await _read(deps, integration, read_timeout)
     before = await _record(deps, integration.id, seen, None)
     if seen.state in ("active", "retrying"):
         if before.previous_state != "disabled":
@@ -120,14 +123,14 @@ async def check_subscription(
     return await _repair(deps, integration, seen, before, covered_from)
 
 
-async def _read(deps: Deps, integration: queries.Integration) -> Seen:
+async def _read(deps: Deps, integration: queries.Integration, read_timeout: float | None) -> Seen:
     """What Calendly says of the subscription (`missing` when it has none or a 404)."""
     uri = integration.webhook_uri
     if uri is None:
         return Seen("missing", None)
     source = deps.tokens.for_integration(integration)
     try:
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+        async with asyncio.timeout(read_timeout):
             resource = await deps.calendly.get_webhook(source, uri)
     except CalendlyNotFound:
         return Seen("missing", None)
