@@ -334,3 +334,34 @@ async def test_one_pending_gap_sync_per_integration(api: Api) -> None:
     assert (blocked, len(queued), again) == ([], 1, [])
     assert gap is not None
     assert (gap.window_start, gap.reason) == (now - timedelta(hours=3), "earlier")
+
+
+async def test_a_periodic_sync_that_recreates_asks_for_the_gap_it_does_not_cover(
+    start_service: Any, control: Sandbox, relay: tuple[Relay, str], database_url: str
+) -> None:
+    _, url = relay
+    api = await _service(start_service, url, webhook_health_interval_seconds=3600)
+    integration = await api.connect()
+    await api.call("PUT", "/integration/sync-settings", json={"sync_past_days": 0})
+    uuid = integration["webhook_uri"].rsplit("/", 1)[1]
+    disabled = await control.call("POST", f"/_sandbox/webhook_subscriptions/{uuid}/disable")
+    since = _time(disabled["resource"]["retry_started_at"])
+    await asyncio.sleep(0.05)  # the periodic sync's window (now - 0 days) starts after it
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE integrations SET next_sync_at = now()")
+    finally:
+        await conn.close()
+    gap = await eventually(lambda: _gap_log(api), within=20)
+    _, logs = await api.call("GET", "/sync-logs")
+    periodic = [e for e in logs["items"] if e["trigger"] == "periodic"]
+    reason = f"webhook subscription disabled since {since:%Y-%m-%dT%H:%M:%SZ}: recreated"
+    assert since is not None
+    assert [e["notes"] for e in periodic] == [[f"{reason}; gap sync pending"]]
+    assert gap is not None
+    assert (gap["status"], gap["notes"], _time(gap["window_start"])) == (
+        "succeeded",
+        [reason],
+        since,
+    )
+    assert gap["id"] > periodic[0]["id"]

@@ -195,12 +195,16 @@ async def _repair(
         await subscriptions.ensure_webhook(deps, fresh, fresh.webhook_uri)
         after = await queries.get_integration(conn, integration.id)
     previous = seen.state if integration.webhook_uri is not None else "absent"
-    log.warning("webhook_subscription_recreated", integration_id=integration.id,
-                previous_state=previous, since=_iso(start))  # fmt: skip
     if after is None or after.webhook_uri is None:
         error = after.webhook_error if after is not None else "integration gone"
-        await _record(deps, integration.id, Seen("missing", None), error)
+        # a known start of the failure is kept for the next attempt's gap sync
+        known = seen.retry_started_at or before.previous_retry_started_at
+        await _record(deps, integration.id, Seen("missing", known), error)
+        log.warning("webhook_subscription_not_recreated", integration_id=integration.id,
+                    previous_state=previous, error=error)  # fmt: skip
         return f"webhook subscription {previous}: not recreated: {error}"
+    log.warning("webhook_subscription_recreated", integration_id=integration.id,
+                previous_state=previous, since=_iso(start))  # fmt: skip
     await _record(deps, integration.id, Seen("active", None), None)
     deps.metrics.webhook_recreated.labels(previous).inc()
     reason = f"webhook subscription {previous} since {_iso(start)}: recreated"
