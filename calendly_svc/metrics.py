@@ -18,6 +18,9 @@ _ID_PARENTS = frozenset(
 )  # fmt: skip
 _WORDS = frozenset({"me", "invitees", "cancellation"})
 _PATH = re.compile(r"^https?://[^/]+")
+WEBHOOK_STATES = ("active", "retrying", "disabled", "missing")
+# what a recreated subscription was found in (absent: the integration had none)
+RECREATED_FROM = ("disabled", "missing", "absent")
 
 
 def endpoint_of(url: str) -> str:
@@ -97,6 +100,31 @@ class Metrics:
             "queue_oldest_age_seconds", "Age of the oldest waiting row", ("queue",)
         )
         self.integrations = self._gauge("integrations", "Integrations by status", ("status",))
+        self.webhook_subscriptions = self._gauge(
+            "webhook_subscriptions",
+            "Active integrations' user-scope webhook subscriptions by the state last seen "
+            "(active, retrying, disabled, missing); organization routing-form subscriptions "
+            "are stored per organization and not counted",
+            ("state",),
+        )
+        self.webhook_retrying_age = self._gauge(
+            "webhook_retrying_age_seconds",
+            "Age of the oldest retrying webhook subscription (since retry_started_at), 0 when none",
+            (),
+        )
+        self.webhook_recreated = self._counter(
+            "webhook_subscriptions_recreated_total",
+            "Webhook subscriptions recreated by the service, by the state they were found in",
+            ("previous_state",),
+        )
+        for previous in RECREATED_FROM:
+            self.webhook_recreated.labels(previous)
+        self.ready = self._gauge(
+            "ready", "1 while /readyz would answer 200 (same cached read), else 0", ()
+        )
+        self.sync_repaired = self._counter(
+            "sync_repaired_total", "Appointments a non-initial sync changed (repairs)", ("trigger",)
+        )
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         """A counter in this registry."""
@@ -131,6 +159,16 @@ class Metrics:
         counts = await queries.integrations_by_status(conn)
         for status in ("active", "needs_reauth", "disconnected"):
             self.integrations.labels(status).set(counts.get(status, 0))
+        await self._refresh_webhook_gauges(conn)
+
+    async def _refresh_webhook_gauges(self, conn: queries.Conn) -> None:
+        """Subscriptions by state (every state, 0 when none) and the oldest retrying age."""
+        rows = {row.state: row for row in await queries.webhook_health_gauges(conn)}
+        for state in WEBHOOK_STATES:
+            row = rows.get(state)
+            self.webhook_subscriptions.labels(state).set(row.n if row else 0)
+        retrying = rows.get("retrying")
+        self.webhook_retrying_age.set((retrying.oldest_retrying_seconds or 0) if retrying else 0)
 
     def exposition(self) -> bytes:
         """The text format."""

@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     erasure_tombstone_keys: CommaList = Field(default_factory=list)
     body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    webhook_health_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
 
     @field_validator("oauth_redirect_uris", "erasure_tombstone_keys", mode="before")
     @classmethod

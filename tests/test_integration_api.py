@@ -25,6 +25,7 @@ async def test_not_connected(api: Api) -> None:
             "routing_forms_webhook": None,
             "granted_scopes": None,
             "missing_scopes": [],
+            "webhook_retrying_since": None,
         },
     )
     assert (missing, error["error"]["code"]) == (404, "not_connected")

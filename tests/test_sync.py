@@ -310,7 +310,8 @@ async def test_periodic_sync_recreates_a_disabled_subscription(
     api = await start_service(sync_schedule_check_seconds=0.2, sync_interval_seconds=3600)
     integration = await api.connect()
     uuid = integration["webhook_uri"].rsplit("/", 1)[1]
-    await control.call("POST", f"/_sandbox/webhook_subscriptions/{uuid}/disable")
+    disabled = await control.call("POST", f"/_sandbox/webhook_subscriptions/{uuid}/disable")
+    hooks_before = disabled["resource"]
     conn = await asyncpg.connect(database_url)
     await conn.execute("UPDATE integrations SET next_sync_at = now()")
     await conn.close()
@@ -319,7 +320,10 @@ async def test_periodic_sync_recreates_a_disabled_subscription(
     hooks = (await control.call("GET", "/_sandbox/webhook_subscriptions"))["collection"]
     user_hooks = [h for h in hooks if h["scope"] == "user"]
     assert log["status"] == "succeeded"
-    assert log["notes"] == ["webhook subscription disabled: recreated"]
+    since = hooks_before["retry_started_at"][:19] + "Z"
+    assert log["notes"] == [
+        f"webhook subscription disabled since {since}: recreated; this sync covers the gap"
+    ]
     assert after["webhook_uri"] != integration["webhook_uri"]
     assert [(h["uri"], h["state"]) for h in user_hooks] == [(after["webhook_uri"], "active")]
 

@@ -60,6 +60,7 @@ async def metrics(request: web.Request) -> web.Response:
         await request.app[GAUGES_READ].get()
     except Exception:  # stale gauges are better than no metrics during an outage
         log.warning("metrics_gauges_unavailable")
+    await _not_ready(request.app)
     body = registry.exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -72,12 +73,20 @@ async def metrics(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def readyz(request: web.Request) -> web.Response:
     """The database answers and every migration is applied."""
-    try:
-        missing = await request.app[MIGRATIONS_READ].get()
-    except Exception as exc:
-        return error_response(
-            503, "database_unavailable", f"database unreachable: {type(exc).__name__}"
-        )
-    if missing:
-        return error_response(503, "migrations_pending", "migrations not applied", sorted(missing))
+    if (problem := await _not_ready(request.app)) is not None:
+        return error_response(503, *problem)
     return responses.reply(responses.Ready(status="ready"))
+
+
+async def _not_ready(app: web.Application) -> tuple[str, str, list[str] | None] | None:
+    """Why /readyz answers 503 (None when ready); calendly_svc_ready follows the same read."""
+    problem: tuple[str, str, list[str] | None] | None = None
+    try:
+        missing = await app[MIGRATIONS_READ].get()
+    except Exception as exc:
+        problem = ("database_unavailable", f"database unreachable: {type(exc).__name__}", None)
+    else:
+        if missing:
+            problem = ("migrations_pending", "migrations not applied", sorted(missing))
+    app[METRICS].ready.set(0 if problem else 1)
+    return problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -132,7 +133,8 @@ async def status(request: web.Request) -> web.Response:
     """Whether the user is connected and how the integration is doing."""
     async with _deps(request).pool.acquire() as conn:
         integration = await queries.get_integration_by_user(conn, request[USER_ID])
-    return responses.reply(status_view(integration))
+        since = await _retrying_since(conn, integration)
+    return responses.reply(status_view(integration, since))
 
 
 @routes.get(f"{PREFIX}/integration")
@@ -143,7 +145,19 @@ async def status(request: web.Request) -> web.Response:
 async def get_integration(request: web.Request) -> web.Response:
     """The integration without secrets."""
     integration = await lookup.live_integration(_deps(request), request[USER_ID])
-    return responses.reply(integration_view(integration))
+    async with _deps(request).pool.acquire() as conn:
+        since = await _retrying_since(conn, integration)
+    return responses.reply(integration_view(integration, since))
+
+
+async def _retrying_since(
+    conn: queries.Conn, integration: queries.Integration | None
+) -> datetime | None:
+    """When the integration's webhook deliveries began failing, as the health check saw it."""
+    if integration is None:
+        return None
+    health = await queries.get_webhook_health(conn, integration.id)
+    return health.retry_started_at if health is not None else None
 
 
 @routes.put(f"{PREFIX}/integration/toggle")
@@ -156,7 +170,7 @@ async def toggle(request: web.Request) -> web.Response:
     data = await body(request, schemas.ToggleBody)
     async with _deps(request).pool.acquire() as conn:
         integration = await queries.set_sync_enabled(conn, request[USER_ID], data.sync_enabled)
-    return _integration_response(integration)
+    return await _integration_response(request, integration)
 
 
 @routes.put(f"{PREFIX}/integration/sync-settings")
@@ -170,14 +184,18 @@ async def sync_settings(request: web.Request) -> web.Response:
     data = await body(request, schemas.SyncSettingsBody)
     async with _deps(request).pool.acquire() as conn:
         integration = await queries.update_sync_settings(conn, request[USER_ID], data.changes())
-    return _integration_response(integration)
+    return await _integration_response(request, integration)
 
 
-def _integration_response(integration: queries.Integration | None) -> web.Response:
+async def _integration_response(
+    request: web.Request, integration: queries.Integration | None
+) -> web.Response:
     """The updated integration; None means there is no live one to update."""
     if integration is None:
         raise not_connected()
-    return responses.reply(integration_view(integration))
+    async with _deps(request).pool.acquire() as conn:
+        since = await _retrying_since(conn, integration)
+    return responses.reply(integration_view(integration, since))
 
 
 @routes.delete(f"{PREFIX}/integration")

@@ -31,7 +31,15 @@ JsonObject = dict[str, Any]
 PublicStatus = Literal["not_connected", "active", "disabled", "needs_reauth"]
 SyncStatus = Literal["running", "succeeded", "partial", "failed"]
 RoutingFormsWebhook = Literal["active", "not_permitted", "error"]
-Trigger = Literal["initial", "manual", "periodic"]
+Trigger = Literal["initial", "manual", "periodic", "gap"]
+RetryingSince = Annotated[
+    Time | None,
+    Field(
+        description="When Calendly began failing to deliver to the webhook subscription "
+        "(its retry_started_at, as the last health check saw it); null while deliveries "
+        "succeed. Calendly disables a subscription after 24 hours of failures."
+    ),
+]
 GrantedScopes = Annotated[
     list[str] | None,
     Field(
@@ -122,6 +130,7 @@ class Status(Closed):
     routing_forms_webhook: RoutingFormsWebhook | None
     granted_scopes: GrantedScopes
     missing_scopes: MissingScopes
+    webhook_retrying_since: RetryingSince
 
 
 class SyncSettings(Closed):
@@ -163,6 +172,7 @@ class Integration(Closed):
     connected_at: Time
     created_at: Time
     updated_at: Time
+    webhook_retrying_since: RetryingSince
 
 
 class EventType(Closed):

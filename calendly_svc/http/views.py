@@ -6,6 +6,8 @@ Enum columns are text in store/queries.py; the models check them when built, hen
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from calendly_svc.apply.payloads import appointment_view
 from calendly_svc.calendly.scopes import NEEDED_SCOPES, missing_scopes
 from calendly_svc.http import responses as out
@@ -46,13 +48,16 @@ def sync_settings(integration: Integration) -> out.SyncSettings:
     )
 
 
-def status_view(integration: Integration | None) -> out.Status:
-    """GET /status."""
+def status_view(
+    integration: Integration | None, retrying_since: datetime | None = None
+) -> out.Status:
+    """GET /status (`retrying_since`: the webhook health check's retry_started_at)."""
     if public_status(integration) == "not_connected" or integration is None:
         return out.Status(connected=False, status="not_connected", sync_enabled=False,
                           scheduling_url=None, webhook_active=False, last_sync_at=None,
                           last_sync_status=None, routing_forms_webhook=None, granted_scopes=None,
-                          missing_scopes=missing_scopes(NEEDED_SCOPES, None))  # fmt: skip
+                          missing_scopes=missing_scopes(NEEDED_SCOPES, None),
+                          webhook_retrying_since=None)  # fmt: skip
     return out.Status(
         connected=True,
         status=public_status(integration),
@@ -64,11 +69,14 @@ def status_view(integration: Integration | None) -> out.Status:
         routing_forms_webhook=integration.routing_forms_webhook,  # type: ignore[arg-type]
         granted_scopes=integration.granted_scopes,
         missing_scopes=missing_scopes(NEEDED_SCOPES, integration.granted_scopes),
+        webhook_retrying_since=retrying_since,
     )
 
 
-def integration_view(integration: Integration) -> out.Integration:
-    """The integration without secrets."""
+def integration_view(
+    integration: Integration, retrying_since: datetime | None = None
+) -> out.Integration:
+    """The integration without secrets (`retrying_since`: as in status_view)."""
     return out.Integration(
         id=integration.id,
         public_id=integration.public_id,
@@ -95,6 +103,7 @@ def integration_view(integration: Integration) -> out.Integration:
         connected_at=integration.connected_at,
         created_at=integration.created_at,
         updated_at=integration.updated_at,
+        webhook_retrying_since=retrying_since,
     )
 
 

@@ -71,6 +71,7 @@ async def ensure_webhook(
             conn, integration.id, created["uri"], url, created.get("state", "active"),
             deps.cipher.encrypt(key), None,
         )  # fmt: skip
+        await queries.mark_webhook_created(conn, integration.id)
     log.info("webhook_subscribed", integration_id=integration.id)
 
 

@@ -31,13 +31,12 @@ from calendly_svc.calendly.client import CallStats, current_stats
 from calendly_svc.calendly.errors import (
     CalendlyError,
     CalendlyMissingScope,
-    CalendlyNotFound,
     NeedsReauth,
 )
 from calendly_svc.calendly.tokens import TokenSource
 from calendly_svc.deps import Deps
 from calendly_svc.errors import Conflict
-from calendly_svc.integrations import subscriptions
+from calendly_svc.integrations import subscriptions, webhook_health
 from calendly_svc.metrics import Timer
 from calendly_svc.store import channels, queries
 
@@ -198,7 +197,7 @@ class SyncRun:
     async def run(self, start: datetime, end: datetime) -> None:
         """Stream the window's events; apply the changed ones with bounded concurrency."""
         if self.job.trigger == "periodic":
-            await self._check_subscription()
+            await self._check_subscription(start)
             await self._check_organization_subscription()
         slots = asyncio.Semaphore(self.deps.settings.sync_concurrency)
         page: list[dict[str, Any]] = []
@@ -292,23 +291,13 @@ class SyncRun:
         if self.job.trigger != "initial":
             self.counts.repaired += 1
 
-    async def _check_subscription(self) -> None:
-        """A disabled or vanished webhook subscription is deleted and created again."""
-        if (refusal := subscriptions.webhook_refusal(self.integration)) is not None:
-            self.notes.append(f"webhook subscription not checked: {refusal}")
-            return
-        uri = self.integration.webhook_uri
-        state = None
-        if uri is not None:
-            try:
-                state = (await self.deps.calendly.get_webhook(self.source, uri)).get("state")
-            except CalendlyNotFound:
-                state = "missing"
-        if state == "active":
-            return
-        await subscriptions.ensure_webhook(self.deps, self.integration, uri)
-        self.notes.append(f"webhook subscription {state or 'absent'}: recreated")
-        log.warning("webhook_subscription_recreated", previous_state=state or "absent")
+    async def _check_subscription(self, start: datetime) -> None:
+        """A disabled or vanished webhook subscription is deleted and created again (the
+        health check's own function); this sync lists from `start`, so it covers a gap that
+        began after it."""
+        note = await webhook_health.check_subscription(self.deps, self.integration, start)
+        if note is not None:
+            self.notes.append(note)
 
     async def _check_organization_subscription(self) -> None:
         """The organization's routing forms subscription is alive and held by an active admin."""
@@ -373,6 +362,19 @@ def _unwrap(error: BaseException) -> BaseException:
     return error
 
 
+async def _gap_window(
+    deps: Deps, run: SyncRun, window: tuple[datetime, datetime]
+) -> tuple[datetime, datetime]:
+    """A gap sync lists from where the webhook failure began (to the usual end); its log
+    notes why it ran."""
+    async with deps.pool.acquire() as conn:
+        gap = await queries.gap_sync_of_job(conn, run.job.id)
+    if gap is None:
+        return window
+    run.notes.append(gap.reason)
+    return gap.window_start, window[1]
+
+
 async def run_sync(
     deps: Deps, worker: str, job: queries.SyncJob
 ) -> tuple[str, str | None, int | None]:
@@ -384,6 +386,8 @@ async def run_sync(
     timer = Timer()
     run = SyncRun(deps, integration, job, _is_full(integration, job, now))
     window = _window(integration, job, now)
+    if job.trigger == "gap":
+        window = await _gap_window(deps, run, window)
     entry = await _open_log(deps, worker, job, run, window)
     stats = CallStats()
     token = current_stats.set(stats)
@@ -400,6 +404,7 @@ async def run_sync(
     await _close_log(deps, run, entry, stats, status, message)
     deps.metrics.sync_runs.labels(job.trigger, status).inc()
     deps.metrics.sync_duration.labels(job.trigger).observe(timer.elapsed())
+    deps.metrics.sync_repaired.labels(job.trigger).inc(run.counts.repaired)
     log.info("sync_finished", status=status, trigger=job.trigger, **asdict(run.counts))
     return status, message, entry.id
 

@@ -235,6 +235,17 @@ async def disable_subscription(request: web.Request) -> web.StreamResponse:
     return web.json_response({"resource": subscription_json(state, sub)})
 
 
+async def enable_subscription(request: web.Request) -> web.StreamResponse:
+    """POST /_sandbox/webhook_subscriptions/{uuid}/enable: test-only; Calendly has no way to
+    re-enable a disabled subscription (it must be deleted and created again, FACTS §8)."""
+    state = request.app[SANDBOX_STATE]
+    sub = state.subscriptions.get(request.match_info["uuid"])
+    if sub is None:
+        raise missing("webhook subscription")
+    sub.state, sub.updated_at, sub.retry_started_at = "active", utcnow(), None
+    return web.json_response({"resource": subscription_json(state, sub)})
+
+
 async def list_subscriptions(request: web.Request) -> web.StreamResponse:
     """GET /_sandbox/webhook_subscriptions: all subscriptions plus delivery counters."""
     state = request.app[SANDBOX_STATE]
@@ -277,6 +288,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/_sandbox/oauth/expire_access_tokens", expire_access_tokens)
     router.add_post("/_sandbox/oauth/revoke_refresh_tokens", revoke_refresh_tokens)
     router.add_post("/_sandbox/webhook_subscriptions/{uuid}/disable", disable_subscription)
+    router.add_post("/_sandbox/webhook_subscriptions/{uuid}/enable", enable_subscription)
     router.add_get("/_sandbox/webhook_subscriptions", list_subscriptions)
     router.add_get("/_sandbox/stats", get_stats)
     router.add_delete("/_sandbox/stats", reset_stats)

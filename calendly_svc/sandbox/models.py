@@ -285,3 +285,5 @@ class Faults:
     page_token_ttl_seconds: float | None = None
     # every collection page's pagination.next_page is this string (a client's URL checks)
     next_page_override: str | None = None
+    # Calendly retries failed deliveries for 24 h, then disables the subscription (FACTS §9)
+    webhook_retry_horizon_seconds: float = 86_400.0

@@ -146,6 +146,7 @@ class FaultsPatch(Body):
     legacy_grants: bool | None = None
     page_token_ttl_seconds: float | None = Field(default=None, ge=0, le=86_400)
     next_page_override: str | None = Field(default=None, max_length=2048)
+    webhook_retry_horizon_seconds: float | None = Field(default=None, gt=0, le=86_400)
 
 
 class UserFilter(Body):

@@ -1,4 +1,11 @@
-"""Webhook signing, inline delivery and background retries."""
+"""Webhook signing, inline delivery and background retries.
+
+Calendly (FACTS §9): a delivery answered with anything but 2xx (or not answered) is retried
+with exponential backoff; `retry_started_at` marks the first failure since the last success and
+a success clears it. When nothing has succeeded for the retry horizon (24 h; the fault
+`webhook_retry_horizon_seconds` shortens it) the subscription becomes `disabled` and gets no
+more deliveries. 410 deletes it at once.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +29,6 @@ SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=15)
 RETRY_FIRST_DELAY = 1.0
 RETRY_MAX_DELAY = 60.0
-RETRY_ATTEMPTS = 5
 
 
 def signature_header(key: str, body: bytes, timestamp: int) -> str:
@@ -122,7 +128,8 @@ class WebhookDispatcher:
             return None, f"{type(exc).__name__}: {exc}"
 
     def _record(self, sub: WebhookSubscription, status: int | None) -> None:
-        """Update counters; 410 deletes the subscription at once."""
+        """Update counters; 410 deletes the subscription at once; failing past the retry
+        horizon disables it."""
         if succeeded(status):
             sub.deliveries_ok += 1
             sub.retry_started_at = None
@@ -130,19 +137,35 @@ class WebhookDispatcher:
         sub.deliveries_failed += 1
         if status == 410:
             self.state.subscriptions.pop(sub.uuid, None)
-        elif sub.retry_started_at is None:
-            sub.retry_started_at = utcnow()
+            return
+        now = utcnow()
+        if sub.retry_started_at is None:
+            sub.retry_started_at = now
+        if self._horizon_left(sub) <= 0 and sub.state == "active":
+            sub.state, sub.updated_at = "disabled", now
+
+    def _horizon_left(self, sub: WebhookSubscription) -> float:
+        """Seconds until the subscription's failures reach the retry horizon."""
+        horizon = self.state.faults.webhook_retry_horizon_seconds
+        if sub.retry_started_at is None:
+            return horizon
+        return horizon - (utcnow() - sub.retry_started_at).total_seconds()
+
+    def _live(self, sub: WebhookSubscription) -> bool:
+        """Still subscribed (not deleted) and not disabled."""
+        return self.state.subscriptions.get(sub.uuid) is sub and sub.state == "active"
 
     async def _retry(self, sub: WebhookSubscription, note: Notification) -> None:
-        """Retry with exponential backoff while the subscription stays active."""
+        """Retry with exponential backoff until delivered, or until the horizon disables the
+        subscription (the last attempt falls on the horizon)."""
         delay = RETRY_FIRST_DELAY
-        for _ in range(RETRY_ATTEMPTS):
-            await asyncio.sleep(delay)
-            if self.state.subscriptions.get(sub.uuid) is not sub or sub.state != "active":
+        while True:
+            await asyncio.sleep(max(0.0, min(delay, self._horizon_left(sub))))
+            if not self._live(sub):
                 return
             status, _ = await self._send(sub, note)
             self._record(sub, status)
-            if succeeded(status) or status == 410:
+            if succeeded(status) or not self._live(sub):
                 return
             delay = min(delay * 2, RETRY_MAX_DELAY)
 

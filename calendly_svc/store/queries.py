@@ -1458,3 +1458,118 @@ async def delete_client(conn: Conn, client_id: int, user_id: int) -> int:
 async def scrub_webhook_events(conn: Conn, ids: list[int]) -> None:
     """Keep nothing of these deliveries but their event, status and times."""
     await conn.execute(_sql("scrub_webhook_events"), ids)
+
+
+# --- webhook subscription health (issue 19) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHealth:
+    """What the last check saw of an integration's user-scope subscription."""
+
+    integration_id: int
+    state: str | None
+    retry_started_at: datetime | None
+    checked_at: datetime | None
+    healthy_at: datetime | None
+    note: str | None
+    next_check_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHealthBefore:
+    """What was known of a subscription before a check recorded its answer."""
+
+    previous_state: str | None
+    previous_retry_started_at: datetime | None
+    previous_healthy_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHealthGauge:
+    """Subscriptions in one state, and the oldest retrying one's age."""
+
+    state: str
+    n: int
+    oldest_retrying_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GapSync:
+    """A sync asked to cover the time a subscription was not delivering."""
+
+    id: int
+    integration_id: int
+    window_start: datetime
+    reason: str
+    requested_at: datetime
+    sync_job_id: int | None
+
+
+async def claim_webhook_checks(conn: Conn, interval_seconds: float, limit: int) -> list[int]:
+    """Integration ids whose subscription check is due, claimed for this caller."""
+    rows = await conn.fetch(_sql("claim_webhook_checks"), interval_seconds, limit)
+    return [row["integration_id"] for row in rows]
+
+
+async def record_webhook_health(
+    conn: Conn, integration_id: int, state: str, retry_started_at: datetime | None,
+    note: str | None, interval_seconds: float,
+) -> WebhookHealthBefore:  # fmt: skip
+    """Store what a check saw; returns what was known before."""
+    row = await conn.fetchrow(
+        _sql("record_webhook_health"), integration_id, state, retry_started_at, note,
+        interval_seconds,
+    )  # fmt: skip
+    return _build(WebhookHealthBefore, row)
+
+
+async def note_webhook_check(conn: Conn, integration_id: int, note: str) -> None:
+    """A check that read nothing: why."""
+    await conn.execute(_sql("note_webhook_check"), integration_id, note)
+
+
+async def get_webhook_health(conn: Conn, integration_id: int) -> WebhookHealth | None:
+    """The subscription health last recorded, if any."""
+    return await _fetch_one(conn, WebhookHealth, "get_webhook_health", integration_id)
+
+
+async def last_delivery_received(conn: Conn, integration_id: int) -> datetime | None:
+    """When the integration's newest stored delivery arrived."""
+    value: datetime | None = await conn.fetchval(_sql("last_delivery_received"), integration_id)
+    return value
+
+
+async def webhook_health_gauges(conn: Conn) -> list[WebhookHealthGauge]:
+    """Active integrations' subscriptions by state."""
+    return await _fetch_all(conn, WebhookHealthGauge, "webhook_health_gauges")
+
+
+async def request_gap_sync(
+    conn: Conn, integration_id: int, window_start: datetime, reason: str
+) -> int:
+    """Ask for a gap sync (merged into the integration's pending one); returns its id."""
+    value: int = await conn.fetchval(_sql("request_gap_sync"), integration_id, window_start, reason)
+    return value
+
+
+async def enqueue_gap_syncs(conn: Conn, integration_id: int | None, limit: int) -> list[int]:
+    """Turn pending gap syncs into sync jobs; returns the job ids."""
+    rows = await conn.fetch(_sql("enqueue_gap_syncs"), integration_id, limit)
+    return [row["sync_job_id"] for row in rows]
+
+
+async def gap_sync_of_job(conn: Conn, sync_job_id: int) -> GapSync | None:
+    """The gap a sync job covers."""
+    return await _fetch_one(conn, GapSync, "gap_sync_of_job", sync_job_id)
+
+
+async def try_lock_webhook_repair(conn: Conn, integration_id: int) -> bool:
+    """Whether this transaction now holds the integration's subscription repair lock."""
+    locked: bool = await conn.fetchval(_sql("try_lock_webhook_repair"), integration_id)
+    return locked
+
+
+async def mark_webhook_created(conn: Conn, integration_id: int) -> None:
+    """A new subscription replaced the one a check saw: healthy."""
+    await conn.execute(_sql("mark_webhook_created"), integration_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from calendly_svc.deps import Deps
 from calendly_svc.integrations.sync import enqueue_due, process_sync_job
+from calendly_svc.integrations.webhook_health import check_due
 from calendly_svc.store import channels, queries
 from calendly_svc.worker.engine import Queue, Worker
 from calendly_svc.worker.outbox import deliver
@@ -57,6 +58,7 @@ def standard_worker(deps: Deps) -> Worker:
         queued = await enqueue_due(deps)
         await purge_expired(deps)
         await check_reschedule_waits(deps)
+        await check_due(deps)
         return queued
 
     queues = [inbox_queue(deps), outbox_queue(deps), sync_queue(deps)]

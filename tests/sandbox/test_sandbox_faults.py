@@ -94,6 +94,7 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "legacy_grants": False,
         "page_token_ttl_seconds": None,
         "next_page_override": None,
+        "webhook_retry_horizon_seconds": 86_400.0,
     }
     assert expected == cleared
 
