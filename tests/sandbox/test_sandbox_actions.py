@@ -480,3 +480,21 @@ async def test_hostile_input_gets_a_4xx_never_a_500(sandbox: Sandbox, owner: Own
         reply = await owner.api(path, method, **kwargs)
         statuses.append((path, reply.status, (reply.body or {}).get("title", reply.body)))
     assert [s for s in statuses if not (400 <= s[1] < 500 and isinstance(s[2], str))] == []
+
+
+async def test_round_robin_times_need_one_free_host_and_bookings_go_to_it(
+    sandbox: Sandbox, owner: Owner
+) -> None:
+    await sandbox.add_user("member@example.com")
+    hosts = ["sandbox@example.com", "member@example.com"]
+    body = {"name": "Team", "duration": 30, "pooling_type": "round_robin", "hosts": hosts}
+    team = (await sandbox.control("POST", "/event_types", body))["resource"]["uri"]
+    solo = await sandbox.default_event_type()
+    await sandbox.book(solo, utc(hour(14)), deliver=False)  # the owner is busy at 14:00
+    first = await owner.invitee(team, hour(14), "a@example.com")
+    event = (await owner.api(first.body["resource"]["event"])).body["resource"]
+    left = await owner.times(team, hour(14), hour(15))
+    assert (first.status, [m["user_email"] for m in event["event_memberships"]]) == (
+        201, ["member@example.com"],
+    )  # fmt: skip
+    assert left == [("2030-01-01T14:30:00Z", 1)]
