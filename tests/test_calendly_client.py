@@ -370,3 +370,19 @@ async def test_an_unsafe_call_refused_before_sending_is_retried(api: Api, contro
         await client.create_invitee(source, _booking_body("x", DAY))
     # never sent, so retried like any call, and not an unknown outcome
     assert (type(error.value), client.calls) == (CalendlyUnavailable, 3)
+
+
+async def test_a_timeout_on_an_unsafe_call_is_outcome_unknown_and_not_resent(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    policy = RetryPolicy(base_delay=0.01)
+    client = CalendlyClient(deps.calendly.session, deps.calendly.api_base_url,
+                            RateLimiters(500), policy, timeout=0.3)  # fmt: skip
+    event_type = await default_event_type(control)
+    await control.call("POST", "/_sandbox/faults", {"latency_ms": 800})
+    with pytest.raises(CalendlyOutcomeUnknown):
+        await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    await asyncio.sleep(0.8)  # past the injected latency: a re-send would have arrived
+    assert (client.calls, await control.count("POST", "/invitees")) == (1, 1)
