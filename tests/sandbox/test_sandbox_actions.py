@@ -229,6 +229,10 @@ async def test_weekly_availability_is_settable(sandbox: Sandbox, owner: Owner) -
     )  # fmt: skip
     assert times == [("2030-01-02T10:00:00Z", 1), ("2030-01-02T10:30:00Z", 1)]
     assert bad.status == 400
+    late = {"timezone": "UTC", "week": {"thursday": [["23:00", "24:00"]]}}
+    await sandbox.control("PUT", f"/users/{user}/availability", late)
+    hourly = await owner.event_type("Hour", 60)
+    assert await owner.times(hourly, DAY, DAY + timedelta(days=7)) == [("2030-01-03T23:00:00Z", 1)]
 
 
 async def test_available_times_refuse_bad_ranges(sandbox: Sandbox, owner: Owner) -> None:
