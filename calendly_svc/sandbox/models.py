@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -287,3 +288,9 @@ class Faults:
     next_page_override: str | None = None
     # Calendly retries failed deliveries for 24 h, then disables the subscription (FACTS §9)
     webhook_retry_horizon_seconds: float = 86_400.0
+    # the Scheduling API's limits as [[requests, window seconds], ...], replacing every plan's
+    scheduling_limits: list[list[int]] | None = None
+    # unsafe calls under path_prefix are applied, then answered with nothing (mode "drop": the
+    # connection is aborted) or a 500 (mode "error"), `count` times:
+    # {"path_prefix", "count", "mode"}
+    drop_response_after_apply: dict[str, Any] | None = None

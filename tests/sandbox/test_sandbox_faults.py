@@ -95,6 +95,8 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "page_token_ttl_seconds": None,
         "next_page_override": None,
         "webhook_retry_horizon_seconds": 86_400.0,
+        "scheduling_limits": None,
+        "drop_response_after_apply": None,
     }
     assert expected == cleared
 
