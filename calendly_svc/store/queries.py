@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from calendly_svc.store.queries_loader import load_queries
 from calendly_svc.store.storable import storable_json
@@ -442,11 +444,26 @@ async def claim_webhook_events(
     return sorted((_claimed(row) for row in rows), key=lambda row: row.id)
 
 
+# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _parsed(text: str) -> Any:
+    """JSON text parsed as the standard library parses it, by orjson where that is the same
+    value (no 19-digit run; orjson refuses escaped unpaired surrogates, which json accepts)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
     """A claimed row with its body parsed (the edge stored only bodies that parse) and made
     storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = storable_json(row["body"], json.loads(row["body"]))
+        body = storable_json(row["body"], _parsed(row["body"]))
     except ValueError:
         body = {}
     return ClaimedWebhookEvent(
@@ -683,29 +700,18 @@ class InviteeWrite:
     found: list[int]
 
 
-_JSON_TYPES = (dict, list)
-
-
-def _json_columns(items: Sequence[Any], texts: dict[int, str] | None = None) -> list[list[Any]]:
-    """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL); `texts`
-    shares the text of a value met again (by identity, while the caller holds the items)."""
-    texts = {} if texts is None else texts
-
-    def text(value: Any) -> Any:
-        if type(value) not in _JSON_TYPES:
-            return value
-        if (found := texts.get(id(value))) is None:
-            found = texts[id(value)] = json.dumps(value)
-        return found
-
-    return [[text(v) for v in column] for column in _columns(items)]
+def _records(items: Sequence[Any]) -> str:
+    """Dataclass rows as one JSON array of objects, for json_to_recordset (passed as text: the
+    pool's json codec would encode it again): one parameter in place of an array per field,
+    whose encoding costs asyncpg a type check per element."""
+    return orjson.dumps(items, option=orjson.OPT_NAIVE_UTC).decode()
 
 
 async def upsert_invitees(
     conn: Conn, integration_id: int, states: Sequence[InviteeState]
 ) -> dict[str, InviteeWrite]:
     """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
-    rows = await _fetch_planned(conn, "upsert_invitees", integration_id, *_json_columns(states))
+    rows = await _fetch_planned(conn, "upsert_invitees", integration_id, _records(states))
     return {row["uri"]: _build(InviteeWrite, row) for row in rows}
 
 
@@ -741,9 +747,7 @@ async def insert_bookings(
     conn: Conn, appointments: Sequence[NewAppointment], states: Sequence[InviteeState]
 ) -> dict[str, int]:
     """Create first-seen bookings with their invitees' snapshots; new ids by invitee URI."""
-    texts: dict[int, str] = {}  # an appointment and its first invitee share JSON values
-    columns = [*_json_columns(appointments, texts), *_json_columns(states, texts)]
-    rows = await conn.fetch(_sql("insert_bookings"), *columns)
+    rows = await conn.fetch(_sql("insert_bookings"), _records(appointments), _records(states))
     return {row["calendly_invitee_uri"]: row["id"] for row in rows}
 
 
@@ -863,12 +867,12 @@ async def moved_invitees(conn: Conn, integration_id: int, uris: list[str]) -> fr
 
 async def upsert_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
     """Create clients or fill their missing fields (distinct emails)."""
-    return await _fetch_all(conn, ClientWrite, "upsert_clients", *_columns(items))
+    return await _fetch_all(conn, ClientWrite, "upsert_clients", _records(items))
 
 
 async def fill_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
     """Fill existing clients' missing fields; clients that do not exist are left out."""
-    return await _fetch_all(conn, ClientWrite, "fill_clients", *_columns(items))
+    return await _fetch_all(conn, ClientWrite, "fill_clients", _records(items))
 
 
 async def get_clients(conn: Conn, ids: list[int]) -> list[Client]:
