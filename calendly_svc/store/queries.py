@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ import asyncpg
 import orjson
 
 from calendly_svc.store.queries_loader import load_queries
-from calendly_svc.store.storable import storable_json
+from calendly_svc.store.storable import fast_loads, storable_json
 
 # asyncpg ships no type information; a pool's proxy stands in for a Connection.
 Conn: TypeAlias = asyncpg.Connection
@@ -444,27 +443,12 @@ async def claim_webhook_events(
     return sorted((_claimed(row) for row in rows), key=lambda row: row.id)
 
 
-# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact
-_LONG_NUMBER = re.compile(r"\d{19}")
-
-
-def _parsed(text: str) -> Any:
-    """JSON text parsed as the standard library parses it, by orjson where that is the same
-    value (no 19-digit run; orjson refuses escaped unpaired surrogates, which json accepts)."""
-    if _LONG_NUMBER.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
-
-
 def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
     """A claimed row with its body parsed (the edge stored only bodies that parse) and made
     storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = storable_json(row["body"], _parsed(row["body"]))
-    except ValueError:
+        body = storable_json(row["body"], fast_loads(row["body"]))
+    except (ValueError, RecursionError):
         body = {}
     return ClaimedWebhookEvent(
         row["id"], row["integration_id"], row["event"], body if isinstance(body, dict) else {},
