@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # unpacked into .venv/tools once; where apt-get is missing the rule tests skip (CI=true: fail).
 PROMTOOL := $(VENV)/tools/promtool
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench soak profile clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -49,3 +49,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.bench.soak --seconds 120
+
+# py-spy flame graphs of the edge and the worker under the ingest benchmark's load (docs/profiles/)
+profile: $(STAMP)
+	$(BIN)/python -m tests.bench.profile --seconds 20 --out docs/profiles --label $(or $(LABEL),after)

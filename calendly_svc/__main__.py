@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="apply migrations, then serve the HTTP API")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N processes sharing the port (SO_REUSEPORT), e.g. one per core; default 1",
+    )  # fmt: skip
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("migrate", help="apply pending database migrations and exit")
     sub.add_parser(
         "rotate-keys",
@@ -74,7 +79,9 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _serve(settings: Settings, plan: DevPlan, migrate: bool, listen: bool = True) -> None:
+async def _serve(
+    settings: Settings, plan: DevPlan, migrate: bool, listen: bool = True, reuse_port: bool = False
+) -> None:
     """Run until a signal arrives; without `listen` only the app's lifecycle runs (the pool,
     the HTTP client and the worker), for worker-only replicas."""
     if migrate:
@@ -90,7 +97,8 @@ async def _serve(settings: Settings, plan: DevPlan, migrate: bool, listen: bool 
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         if listen:
-            await web.TCPSite(runner, settings.host, settings.port).start()
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+            await site.start()
             log.info("service_started", url=f"http://{settings.host}:{settings.port}")
         else:
             log.info("worker_only_started")
@@ -141,6 +149,40 @@ def _check_public_url(value: str | None) -> None:
         raise SystemExit(2) from None
 
 
+async def _serve_processes(settings: Settings, workers: int, migrate: bool) -> int:
+    """Apply migrations once, then run `workers` serve processes on one port until a signal;
+    the first to exit on its own stops the others, and its exit code is returned."""
+    if migrate:
+        await apply_migrations(settings.database_url)
+    argv = [sys.executable, "-m", "calendly_svc", "serve", "--no-migrate", "--reuse-port"]
+    children = [await asyncio.create_subprocess_exec(*argv) for _ in range(workers)]
+    log.info("service_processes_started", workers=workers, pids=[c.pid for c in children])
+    signalled = asyncio.ensure_future(_wait_for_signal())
+    exits = [asyncio.ensure_future(child.wait()) for child in children]
+    done, _ = await asyncio.wait([signalled, *exits], return_when=asyncio.FIRST_COMPLETED)
+    for child in children:
+        if child.returncode is None:
+            child.terminate()
+    codes = await asyncio.gather(*exits)
+    signalled.cancel()
+    if signalled in done:
+        return 0
+    code = next((code for code in codes if code), 1)
+    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
+
+
+def _check_workers(workers: int) -> None:
+    """--workers is at least 1, and more than 1 only outside dev mode (one embedded sandbox)."""
+    problem = None
+    if workers < 1:
+        problem = "--workers must be at least 1"
+    elif workers > 1 and dev_mode(os.environ):
+        problem = "--workers needs a configured deployment, not dev mode"
+    if problem is not None:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = _parser().parse_args(argv)
@@ -149,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT"))
         asyncio.run(_run_sandbox(args))
         return
+    if args.command == "serve":
+        _check_workers(args.workers)
     plan = prepare_dev_environment(os.environ, DATA_DIR) if dev_mode(os.environ) else DevPlan()
     if args.command == "migrate":
         database = _settings_or_exit(DatabaseSettings, plan)
@@ -172,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2)
         asyncio.run(_serve(settings, plan, migrate=False, listen=False))
         return
-    asyncio.run(_serve(settings, plan, migrate=not args.no_migrate))
+    if args.workers > 1:
+        raise SystemExit(asyncio.run(_serve_processes(settings, args.workers, not args.no_migrate)))
+    asyncio.run(_serve(settings, plan, migrate=not args.no_migrate, reuse_port=args.reuse_port))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,22 @@ SELECT pg_advisory_xact_lock($1::bigint);
 
 -- name: upsert_invitees
 -- Keeps the newest state only: an older (invitee, event) version never overwrites a newer one.
--- Per state (distinct URIs; JSON fields as text): whether it was written, and the appointments
--- of every invitee linked to its URI or its old/new invitee, in either direction. That read
+-- Per state (distinct URIs; $2: the states as one JSON array, see queries._records): whether
+-- it was written, and the appointments of every invitee linked to its URI or its old/new
+-- invitee, in either direction. That read
 -- sees the table as it was before this statement, which is the same answer: the upsert changes
 -- no appointment link, and each state's own links are among the URIs it probes.
-WITH written AS (
+WITH states AS MATERIALIZED (
+    SELECT * FROM json_to_recordset($2::text::json) AS t (
+        uri text, event_uri text, event_type_uri text, status text, rescheduled boolean,
+        old_invitee_uri text, new_invitee_uri text, email text, name text, first_name text,
+        last_name text, text_reminder_number text, timezone text, questions_and_answers jsonb,
+        cancellation jsonb, no_show boolean, start_time timestamptz, end_time timestamptz,
+        location jsonb, cancel_url text, reschedule_url text, routing_form_submission_uri text,
+        calendly_created_at timestamptz, calendly_updated_at timestamptz,
+        event_updated_at timestamptz
+    )
+), written AS (
     INSERT INTO calendly_invitees AS ci (
         integration_id, uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri,
         new_invitee_uri, email, name, first_name, last_name, text_reminder_number, timezone,
@@ -17,13 +28,7 @@ WITH written AS (
         event_updated_at
     )
     SELECT $1::bigint, t.*
-    FROM unnest(
-        $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[],
-        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-        $15::text[]::jsonb[], $16::text[]::jsonb[], $17::boolean[], $18::timestamptz[],
-        $19::timestamptz[], $20::text[]::jsonb[], $21::text[], $22::text[], $23::text[],
-        $24::timestamptz[], $25::timestamptz[], $26::timestamptz[]
-    ) AS t
+    FROM states AS t
     ON CONFLICT (integration_id, uri) DO UPDATE SET
         event_uri = EXCLUDED.event_uri,
         event_type_uri = EXCLUDED.event_type_uri,
@@ -54,7 +59,7 @@ WITH written AS (
        >= (ci.calendly_updated_at, coalesce(ci.event_updated_at, '-infinity'))
     RETURNING ci.uri
 ), probes AS (
-    SELECT * FROM unnest($2::text[], $7::text[], $8::text[]) AS p (uri, old_uri, new_uri)
+    SELECT uri, old_invitee_uri AS old_uri, new_invitee_uri AS new_uri FROM states
 ), links AS (
     SELECT DISTINCT p.uri AS state_uri, l.uri
     FROM probes AS p
@@ -135,8 +140,8 @@ WHERE EXISTS (
 -- name: insert_bookings
 -- Bookings seen for the first time (no appointment has their invitees; the caller holds the
 -- apply lock): each appointment, and its invitee's snapshot attached to it, in one statement.
--- A snapshot the caller already stored is only attached. $1-$20: queries.NewAppointment's
--- columns; $21-$45: queries.InviteeState's, in their order (JSON fields as text). Returns only
+-- A snapshot the caller already stored is only attached. $1: the queries.NewAppointment rows,
+-- $2: the queries.InviteeState rows, each as one JSON array (see queries._records). Returns only
 -- the new ids: the full rows are read back only when notifications need them. Each row is
 -- stamped with clock_timestamp(), as update_appointment does: appointments created in one
 -- transaction still get their own created_at/updated_at.
@@ -148,12 +153,13 @@ WITH created AS (
         service_id, confirmation, created_at, updated_at
     )
     SELECT a.*, stamp.now, stamp.now
-    FROM unnest(
-        $1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
-        $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[]::jsonb[],
-        $10::integer[], $11::text[]::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
-        $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[]
-    ) AS a
+    FROM json_to_recordset($1::text::json) AS a (
+        client_id bigint, status text, no_show boolean, start_time timestamptz,
+        end_time timestamptz, timezone text, location jsonb, questions_and_answers jsonb,
+        cancellation jsonb, reschedule_count integer, history jsonb, calendly_event_uri text,
+        calendly_invitee_uri text, cancel_url text, reschedule_url text, user_id bigint,
+        integration_id bigint, event_type_id bigint, service_id bigint, confirmation text
+    )
     CROSS JOIN LATERAL (SELECT clock_timestamp() AS now) AS stamp
     RETURNING id, integration_id, calendly_invitee_uri
 ), stored AS (
@@ -165,17 +171,14 @@ WITH created AS (
         event_updated_at, appointment_id
     )
     SELECT created.integration_id, s.*, created.id
-    FROM unnest(
-        $21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[], $26::text[],
-        $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
-        $33::text[], $34::text[]::jsonb[], $35::text[]::jsonb[], $36::boolean[],
-        $37::timestamptz[], $38::timestamptz[], $39::text[]::jsonb[], $40::text[], $41::text[],
-        $42::text[], $43::timestamptz[], $44::timestamptz[], $45::timestamptz[]
-    ) AS s (
-        uri, event_uri, event_type_uri, status, rescheduled, old_invitee_uri, new_invitee_uri,
-        email, name, first_name, last_name, text_reminder_number, timezone, questions_and_answers,
-        cancellation, no_show, start_time, end_time, location, cancel_url, reschedule_url,
-        routing_form_submission_uri, calendly_created_at, calendly_updated_at, event_updated_at
+    FROM json_to_recordset($2::text::json) AS s (
+        uri text, event_uri text, event_type_uri text, status text, rescheduled boolean,
+        old_invitee_uri text, new_invitee_uri text, email text, name text, first_name text,
+        last_name text, text_reminder_number text, timezone text, questions_and_answers jsonb,
+        cancellation jsonb, no_show boolean, start_time timestamptz, end_time timestamptz,
+        location jsonb, cancel_url text, reschedule_url text, routing_form_submission_uri text,
+        calendly_created_at timestamptz, calendly_updated_at timestamptz,
+        event_updated_at timestamptz
     )
     JOIN created ON created.calendly_invitee_uri = s.uri
     ON CONFLICT (integration_id, uri) DO UPDATE SET appointment_id = EXCLUDED.appointment_id

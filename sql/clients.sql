@@ -1,9 +1,10 @@
 -- name: upsert_clients
 -- Creates each client or fills the fields it is missing; never overwrites what the main app
--- has. Emails are distinct within a call.
+-- has. Emails are distinct within a call; $1: the queries.ClientData rows as one JSON array.
 INSERT INTO clients AS c (user_id, email, email_normalized, name, first_name, last_name, phone, timezone)
-SELECT * FROM unnest(
-    $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
+SELECT * FROM json_to_recordset($1::text::json) AS d (
+    user_id bigint, email text, email_normalized text, name text, first_name text,
+    last_name text, phone text, timezone text
 )
 ON CONFLICT (user_id, email_normalized) DO UPDATE SET
     name = coalesce(c.name, EXCLUDED.name),
@@ -28,9 +29,10 @@ UPDATE clients AS c SET
     last_name = coalesce(c.last_name, d.last_name),
     phone = coalesce(c.phone, d.phone),
     timezone = coalesce(c.timezone, d.timezone)
-FROM unnest(
-    $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
-) AS d (user_id, email, email_normalized, name, first_name, last_name, phone, timezone)
+FROM json_to_recordset($1::text::json) AS d (
+    user_id bigint, email text, email_normalized text, name text, first_name text,
+    last_name text, phone text, timezone text
+)
 WHERE c.user_id = d.user_id AND c.email_normalized = d.email_normalized AND d.email IS NOT NULL
 RETURNING c.id, c.user_id, c.email, c.email_normalized, c.name, c.first_name, c.last_name, c.phone,
     c.timezone, c.created_at, c.updated_at, false AS inserted;

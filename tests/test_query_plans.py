@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -102,7 +103,8 @@ async def test_known_invitees_probes_indexes_and_finds_links_both_ways(
 
 async def test_upsert_invitees_probes_indexes_for_links(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        nodes = await _nodes(conn, "upsert_invitees", 1, *[[None]] * 25)
+        linked = dataclasses.replace(_state(9), old_invitee_uri=_uri(8), new_invitee_uri=_uri(10))
+        nodes = await _nodes(conn, "upsert_invitees", 1, queries._records([linked]))
     probes = [n for n in nodes if n[1].startswith("calendly_invitees_")]
     assert probes == [
         ("Index Scan", "calendly_invitees_pkey"),

@@ -17,8 +17,10 @@ from tests.conftest import SERVICE_TOKEN, SIGNING_KEY, Sandbox, free_port
 from tests.helpers import book, default_event_type
 
 
-async def _start(database_url: str, sandbox_url: str, port: int) -> asyncio.subprocess.Process:
-    """`python -m calendly_svc serve` in production mode."""
+async def _start(
+    database_url: str, sandbox_url: str, port: int, *args: str
+) -> asyncio.subprocess.Process:
+    """`python -m calendly_svc serve` in production mode, with serve's `args`."""
     env = {
         "PATH": os.environ["PATH"],
         "DATABASE_URL": database_url,
@@ -41,6 +43,7 @@ async def _start(database_url: str, sandbox_url: str, port: int) -> asyncio.subp
         "calendly_svc",
         "serve",
         "--no-migrate",
+        *args,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

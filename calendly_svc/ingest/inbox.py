@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 import structlog
 
 from calendly_svc.apply.times import parse_time
@@ -19,7 +20,7 @@ from calendly_svc.ingest.inbox_writer import InboxWriter
 from calendly_svc.ingest.signatures import SignatureError, verify
 from calendly_svc.store import queries
 from calendly_svc.store.receivers import Receiver
-from calendly_svc.store.storable import has_unstorable, storable_text
+from calendly_svc.store.storable import fast_loads, has_unstorable, storable_text
 
 log = structlog.get_logger(__name__)
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
@@ -133,7 +134,7 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
 def parse_envelope(deps: Deps, body: bytes) -> dict[str, Any]:
     """A Calendly envelope: an object with event, created_at and an object payload."""
     try:
-        data = _DECODER.decode(body.decode("utf-8"))
+        data = fast_loads(body.decode("utf-8"), _DECODER.decode)
     except (ValueError, RecursionError):
         raise rejected(deps, BadRequest("the body is not JSON", code="invalid_json")) from None
     ok = (
@@ -175,9 +176,9 @@ def new_event(
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
         calendly_created_at=created,
-        headers=json.dumps(
+        headers=orjson.dumps(
             {name: storable_text(headers[name]) for name in KEPT_HEADERS if name in headers}
-        ),
+        ).decode(),
         body=body.decode("utf-8"),
     )
 

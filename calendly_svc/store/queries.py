@@ -11,9 +11,10 @@ from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from calendly_svc.store.queries_loader import load_queries
-from calendly_svc.store.storable import storable_json
+from calendly_svc.store.storable import fast_loads, storable_json
 
 # asyncpg ships no type information; a pool's proxy stands in for a Connection.
 Conn: TypeAlias = asyncpg.Connection
@@ -446,8 +447,8 @@ def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
     """A claimed row with its body parsed (the edge stored only bodies that parse) and made
     storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = storable_json(row["body"], json.loads(row["body"]))
-    except ValueError:
+        body = storable_json(row["body"], fast_loads(row["body"]))
+    except (ValueError, RecursionError):
         body = {}
     return ClaimedWebhookEvent(
         row["id"], row["integration_id"], row["event"], body if isinstance(body, dict) else {},
@@ -683,29 +684,18 @@ class InviteeWrite:
     found: list[int]
 
 
-_JSON_TYPES = (dict, list)
-
-
-def _json_columns(items: Sequence[Any], texts: dict[int, str] | None = None) -> list[list[Any]]:
-    """Columns for UNNEST, with dict and list values as JSON text (cast to jsonb in SQL); `texts`
-    shares the text of a value met again (by identity, while the caller holds the items)."""
-    texts = {} if texts is None else texts
-
-    def text(value: Any) -> Any:
-        if type(value) not in _JSON_TYPES:
-            return value
-        if (found := texts.get(id(value))) is None:
-            found = texts[id(value)] = json.dumps(value)
-        return found
-
-    return [[text(v) for v in column] for column in _columns(items)]
+def _records(items: Sequence[Any]) -> str:
+    """Dataclass rows as one JSON array of objects, for json_to_recordset (passed as text: the
+    pool's json codec would encode it again): one parameter in place of an array per field,
+    whose encoding costs asyncpg a type check per element."""
+    return orjson.dumps(items, option=orjson.OPT_NAIVE_UTC).decode()
 
 
 async def upsert_invitees(
     conn: Conn, integration_id: int, states: Sequence[InviteeState]
 ) -> dict[str, InviteeWrite]:
     """Store each snapshot unless a newer one is stored (distinct URIs); results by URI."""
-    rows = await _fetch_planned(conn, "upsert_invitees", integration_id, *_json_columns(states))
+    rows = await _fetch_planned(conn, "upsert_invitees", integration_id, _records(states))
     return {row["uri"]: _build(InviteeWrite, row) for row in rows}
 
 
@@ -741,9 +731,7 @@ async def insert_bookings(
     conn: Conn, appointments: Sequence[NewAppointment], states: Sequence[InviteeState]
 ) -> dict[str, int]:
     """Create first-seen bookings with their invitees' snapshots; new ids by invitee URI."""
-    texts: dict[int, str] = {}  # an appointment and its first invitee share JSON values
-    columns = [*_json_columns(appointments, texts), *_json_columns(states, texts)]
-    rows = await conn.fetch(_sql("insert_bookings"), *columns)
+    rows = await conn.fetch(_sql("insert_bookings"), _records(appointments), _records(states))
     return {row["calendly_invitee_uri"]: row["id"] for row in rows}
 
 
@@ -863,12 +851,12 @@ async def moved_invitees(conn: Conn, integration_id: int, uris: list[str]) -> fr
 
 async def upsert_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
     """Create clients or fill their missing fields (distinct emails)."""
-    return await _fetch_all(conn, ClientWrite, "upsert_clients", *_columns(items))
+    return await _fetch_all(conn, ClientWrite, "upsert_clients", _records(items))
 
 
 async def fill_clients(conn: Conn, items: Sequence[ClientData]) -> list[ClientWrite]:
     """Fill existing clients' missing fields; clients that do not exist are left out."""
-    return await _fetch_all(conn, ClientWrite, "fill_clients", *_columns(items))
+    return await _fetch_all(conn, ClientWrite, "fill_clients", _records(items))
 
 
 async def get_clients(conn: Conn, ids: list[int]) -> list[Client]:

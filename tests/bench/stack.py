@@ -147,12 +147,13 @@ class Stack:
         await wait_http(f"{self.sandbox.url}/_sandbox/stats")
         return self.sandbox
 
-    async def start_service(self, **extra: str) -> Process:
-        """One service replica (production mode, settings from the environment)."""
+    async def start_service(self, *args: str, **extra: str) -> Process:
+        """One service replica (production mode, settings from the environment); `args` are
+        serve's options, e.g. `--workers 2`."""
         port = free_port()
         with (self.directory / f"service-{port}.log").open("wb") as log:  # the child keeps a copy
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "calendly_svc", "serve", "--no-migrate",
+                sys.executable, "-m", "calendly_svc", "serve", "--no-migrate", *args,
                 env=self.service_env(port, **extra), stdout=log, stderr=log,
             )  # fmt: skip
         service = Process(proc, f"http://127.0.0.1:{port}")
