@@ -97,6 +97,10 @@ class Metrics:
             "queue_oldest_age_seconds", "Age of the oldest waiting row", ("queue",)
         )
         self.integrations = self._gauge("integrations", "Integrations by status", ("status",))
+        self.actions = self._counter(
+            "actions_total", "Actions on Calendly the main app asked for, by outcome",
+            ("action", "outcome"),
+        )
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         """A counter in this registry."""
