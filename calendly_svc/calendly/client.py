@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -15,6 +16,8 @@ from yarl import URL
 
 from calendly_svc.calendly.errors import (
     CalendlyError,
+    CalendlyOutcomeUnknown,
+    CalendlyRateLimited,
     CalendlyUnavailable,
     error_from_response,
     missing_scope_error,
@@ -28,6 +31,8 @@ from calendly_svc.store.storable import storable_json
 
 log = structlog.get_logger(__name__)
 MAX_PAGE = 100
+# Calendly allows 31 days per available-times call since 2026-07-09; 7 (the old limit) still works
+AVAILABLE_TIMES_SPAN = timedelta(days=7)
 
 
 @dataclass(slots=True)
@@ -74,6 +79,32 @@ def _reset_seconds(headers: Mapping[str, str], cap: float) -> float:
     except ValueError:
         value = 60.0
     return min(max(value, 0.0), cap)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds until Calendly takes the call again: X-RateLimit-Reset, else Retry-After, else 60."""
+    for name in ("X-RateLimit-Reset", "Retry-After"):
+        try:
+            return max(float(headers[name]), 0.0)
+        except (KeyError, ValueError):
+            continue
+    return 60.0
+
+
+def _outcome_unknown(method: str, url: str, cause: str, status: int | None = None) -> CalendlyError:
+    """An unsafe call that may have been applied: it is never re-sent blind."""
+    endpoint = endpoint_of(url)
+    log.warning("calendly_outcome_unknown", method=method, endpoint=endpoint, cause=cause)
+    message = f"{method} {endpoint}: no answer from Calendly ({cause}); it may have been applied"
+    return CalendlyOutcomeUnknown(status, message)
+
+
+def _unsafe_refusal(method: str, url: str, resp: _Response) -> CalendlyError:
+    """A 429 (refused, nothing applied) or 5xx (outcome unknown) answering an unsafe call."""
+    if resp.status == 429:
+        error = error_from_response(429, resp.body)
+        return CalendlyRateLimited(error.message, _retry_after(resp.headers), error.details)
+    return _outcome_unknown(method, url, f"HTTP {resp.status}", resp.status)
 
 
 def _origin(url: URL) -> tuple[str, str | None, int | None]:
@@ -156,9 +187,10 @@ class CalendlyClient:
 
     async def request(
         self, source: TokenSource, method: str, path_or_url: str, *,
-        params: Mapping[str, Any] | None = None, json: Any = None,
+        params: Mapping[str, Any] | None = None, json: Any = None, unsafe: bool = False,
     ) -> Any:  # fmt: skip
-        """Send one API call with auth, limits and retries; returns the parsed body."""
+        """Send one API call with auth, limits and retries; returns the parsed body.
+        `unsafe` (a non-idempotent call) is never re-sent once it may have reached Calendly."""
         url = self._url(path_or_url)
         token = await source.token()
         refreshed, failures, waits = False, 0, 0
@@ -168,10 +200,13 @@ class CalendlyClient:
                 resp = await self._send(method, url, token, params, json)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._count(url, type(exc).__name__)
+                if unsafe and not isinstance(exc, aiohttp.ClientConnectorError):
+                    raise _outcome_unknown(method, url, f"{type(exc).__name__}") from exc
                 failures += 1
                 await self._pause_or_raise(failures, f"{type(exc).__name__} calling Calendly")
                 continue
-            self._observe(source.user, resp.headers)
+            if not (unsafe and resp.status == 429):
+                self._observe(source.user, resp.headers)
             self._count(url, resp.status)
             if resp.status < 400:
                 return resp.body
@@ -179,6 +214,8 @@ class CalendlyClient:
                 if refreshed:
                     await source.invalidate("Calendly rejected a freshly refreshed token")
                 token, refreshed = await source.token(rejected=token), True
+            elif unsafe and (resp.status == 429 or resp.status >= 500):
+                raise _unsafe_refusal(method, url, resp)
             elif resp.status == 429:
                 waits += 1
                 await self._wait_for_reset(source.user, resp, waits)
@@ -304,3 +341,76 @@ class CalendlyClient:
     def invitees(self, source: TokenSource, event_uri: str) -> AsyncIterator[dict[str, Any]]:
         """Every invitee (active and canceled) of one event."""
         return self.paginate(source, f"{event_uri}/invitees", {})
+
+    # --- acting on Calendly (FACTS §13): every POST and DELETE here is unsafe ----------------
+
+    async def _create(self, source: TokenSource, path: str, body: Any) -> dict[str, Any]:
+        """POST an unsafe create and return its `resource`."""
+        created = await self.request(source, "POST", path, json=body, unsafe=True)
+        resource: dict[str, Any] = created["resource"]
+        return resource
+
+    async def cancel_event(
+        self, source: TokenSource, event_uri: str, reason: str | None
+    ) -> dict[str, Any]:
+        """Cancel a scheduled event for every invitee; returns the Cancellation resource."""
+        body = {"reason": reason} if reason is not None else {}
+        path = f"/scheduled_events/{resource_id(event_uri)}/cancellation"
+        return await self._create(source, path, body)
+
+    async def create_no_show(self, source: TokenSource, invitee_uri: str) -> dict[str, Any]:
+        """Mark an invitee as a no-show; returns the InviteeNoShow resource."""
+        return await self._create(source, "/invitee_no_shows", {"invitee": invitee_uri})
+
+    async def delete_no_show(self, source: TokenSource, no_show_uri: str) -> None:
+        """Unmark a no-show (DELETE /invitee_no_shows/{uuid}, 204)."""
+        path = f"/invitee_no_shows/{resource_id(no_show_uri)}"
+        await self.request(source, "DELETE", path, unsafe=True)
+
+    async def get_no_show(self, source: TokenSource, no_show_uri: str) -> dict[str, Any]:
+        """One InviteeNoShow (GET /invitee_no_shows/{uuid})."""
+        body = await self.request(source, "GET", f"/invitee_no_shows/{resource_id(no_show_uri)}")
+        resource: dict[str, Any] = body["resource"]
+        return resource
+
+    async def available_times(
+        self, source: TokenSource, event_type_uri: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """Available times in [start, end), one call per AVAILABLE_TIMES_SPAN, ordered by start
+        time without duplicates."""
+        found: dict[str, dict[str, Any]] = {}
+        for low, high in _windows(start, end, AVAILABLE_TIMES_SPAN):
+            params = {"event_type": event_type_uri, "start_time": _utc_text(low),
+                      "end_time": _utc_text(high)}  # fmt: skip
+            body = await self.request(source, "GET", "/event_type_available_times", params=params)
+            for item in body.get("collection", []):
+                found.setdefault(str(item.get("start_time")), item)
+        return [found[key] for key in sorted(found)]
+
+    async def create_invitee(self, source: TokenSource, body: dict[str, Any]) -> dict[str, Any]:
+        """Book through the Scheduling API (POST /invitees); returns the Invitee resource."""
+        return await self._create(source, "/invitees", body)
+
+    async def create_scheduling_link(
+        self, source: TokenSource, event_type_uri: str
+    ) -> dict[str, Any]:
+        """A single-use booking link: {booking_url, owner, owner_type}."""
+        body = {"max_event_count": 1, "owner": event_type_uri, "owner_type": "EventType"}
+        return await self._create(source, "/scheduling_links", body)
+
+
+def _windows(start: datetime, end: datetime, span: timedelta) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive windows of at most span."""
+    windows = []
+    low = start
+    while low < end:
+        high = min(low + span, end)
+        windows.append((low, high))
+        low = high
+    return windows
+
+
+def _utc_text(moment: datetime) -> str:
+    """An aware (or naive UTC) datetime as Calendly's UTC text."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

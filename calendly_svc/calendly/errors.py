@@ -48,11 +48,29 @@ class CalendlyUnavailable(CalendlyError):
     """429, 5xx, timeouts or connection failures that outlasted the retries."""
 
 
+class CalendlyBadRequest(CalendlyError):
+    """400: Calendly refused the parameters (message and details kept)."""
+
+
+class CalendlyRateLimited(CalendlyUnavailable):
+    """429 on an unsafe call: raised at once, never waited out (nothing was applied)."""
+
+    def __init__(self, message: str, retry_after: float, details: Any = None) -> None:
+        super().__init__(429, message, "Too Many Requests", details)
+        self.retry_after = retry_after
+
+
+class CalendlyOutcomeUnknown(CalendlyError):
+    """A non-idempotent call was sent but no answer came (timeout, dropped connection, 5xx
+    after sending): it may or may not have been applied."""
+
+
 class NeedsReauth(Exception):
     """The integration has no usable tokens until the user reconnects."""
 
 
 _BY_STATUS: dict[int, type[CalendlyError]] = {
+    400: CalendlyBadRequest,
     401: CalendlyAuthError,
     403: CalendlyPermissionDenied,
     404: CalendlyNotFound,

@@ -15,6 +15,11 @@ NEEDED_SCOPES: tuple[str, ...] = (
     "webhooks:write",
     "routing_forms:read",
     "organizations:read",
+    # acting on Calendly (FACTS §13.2): book, cancel, no-shows; single-use links; available
+    # times (whose scope is unconfirmed between availability:read and event_types:read)
+    "scheduled_events:write",
+    "scheduling_links:write",
+    "availability:read",
 )
 
 # Method + endpoint template (metrics.endpoint_of) -> the scope Calendly requires (FACTS §13.1).
@@ -34,6 +39,13 @@ ENDPOINT_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/webhook_subscriptions/{uuid}"): "webhooks:read",
     ("POST", "/webhook_subscriptions"): "webhooks:write",
     ("DELETE", "/webhook_subscriptions/{uuid}"): "webhooks:write",
+    ("POST", "/scheduled_events/{uuid}/cancellation"): "scheduled_events:write",
+    ("POST", "/invitee_no_shows"): "scheduled_events:write",
+    ("DELETE", "/invitee_no_shows/{uuid}"): "scheduled_events:write",
+    ("POST", "/invitees"): "scheduled_events:write",
+    ("POST", "/scheduling_links"): "scheduling_links:write",
+    # the reference page and the 2026 spec; the catalog says event_types:read (FACTS §13.1)
+    ("GET", "/event_type_available_times"): "availability:read",
 }
 
 _SEPARATORS = re.compile(r"[\s,]+")
