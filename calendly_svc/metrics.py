@@ -98,7 +98,8 @@ class Metrics:
         )
         self.integrations = self._gauge("integrations", "Integrations by status", ("status",))
         self.actions = self._counter(
-            "actions_total", "Actions on Calendly the main app asked for, by outcome",
+            "actions_total",
+            "Actions on Calendly the main app asked for, by outcome",
             ("action", "outcome"),
         )
 

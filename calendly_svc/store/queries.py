@@ -1549,9 +1549,7 @@ async def finish_action(
     appointment_id: int | None = None,
 ) -> None:  # fmt: skip
     """Record an action's outcome."""
-    await conn.execute(
-        _sql("finish_action"), action_id, state, response, error, appointment_id
-    )
+    await conn.execute(_sql("finish_action"), action_id, state, response, error, appointment_id)
 
 
 async def unsettled_bookings(
