@@ -138,7 +138,7 @@ async def record_failure(
         await queries.finish_action(conn, action_id, state, None, error_record(error))
     count(deps, kind, error.code if state == "failed" else "unknown")
     log.info("calendly_action_failed", action=kind, action_id=action_id, state=state,
-             code=error.code)  # fmt: skip
+             error_code=error.code)  # fmt: skip
     return error
 
 
