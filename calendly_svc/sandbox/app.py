@@ -6,7 +6,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import api, api_events, api_webhooks, control, control_bookings, oauth, routing
+from . import (
+    api,
+    api_actions,
+    api_events,
+    api_scheduling,
+    api_webhooks,
+    control,
+    control_actions,
+    control_bookings,
+    oauth,
+    routing,
+)
 from .config import SandboxConfig, public_base_url
 from .middleware import sandbox_middleware
 from .state import SANDBOX_STATE, SandboxState
@@ -20,7 +31,9 @@ def create_sandbox_app(config: SandboxConfig, base_url: str | None = None) -> we
     """Build the sandbox app; URIs it emits start with base_url (changeable later on the state)."""
     app = web.Application(middlewares=[sandbox_middleware])
     app[SANDBOX_STATE] = SandboxState(config, base_url)
-    for module in (oauth, api, api_events, api_webhooks, control, control_bookings, routing):
+    modules = (oauth, api, api_events, api_webhooks, control, control_bookings, routing,
+               api_actions, api_scheduling, control_actions)  # fmt: skip
+    for module in modules:
         module.add_routes(app)
     app.cleanup_ctx.append(webhook_context)
     return app

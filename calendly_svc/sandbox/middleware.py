@@ -93,7 +93,9 @@ async def _api_call(
         response: web.StreamResponse = calendly_error(429)
     else:
         response = await _authenticated(request, handler, state, token)
-    response.headers.update(decision.headers())
+    # a handler's own limit (the Scheduling API's per-plan one) keeps its headers
+    for name, value in decision.headers().items():
+        response.headers.setdefault(name, value)
     return response
 
 

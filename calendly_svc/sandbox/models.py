@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -285,3 +286,9 @@ class Faults:
     page_token_ttl_seconds: float | None = None
     # every collection page's pagination.next_page is this string (a client's URL checks)
     next_page_override: str | None = None
+    # the Scheduling API's limits as [[requests, window seconds], ...], replacing every plan's
+    scheduling_limits: list[list[int]] | None = None
+    # unsafe calls under path_prefix are applied, then answered with nothing (mode "drop": the
+    # connection is aborted) or a 500 (mode "error"), `count` times:
+    # {"path_prefix", "count", "mode"}
+    drop_response_after_apply: dict[str, Any] | None = None

@@ -130,6 +130,17 @@ class RescheduleInvitee(InviteeRef):
     host: Email | None = None
 
 
+LimitPair = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
+
+
+class DropAfterApply(Body):
+    """Fault: unsafe calls under path_prefix are applied, then their answer is lost."""
+
+    path_prefix: str = Field(min_length=1, pattern=r"^/")
+    count: int = Field(default=1, ge=0)
+    mode: Literal["drop", "error"] = "drop"
+
+
 class FaultsPatch(Body):
     """POST /_sandbox/faults: only the given fields change."""
 
@@ -146,6 +157,9 @@ class FaultsPatch(Body):
     legacy_grants: bool | None = None
     page_token_ttl_seconds: float | None = Field(default=None, ge=0, le=86_400)
     next_page_override: str | None = Field(default=None, max_length=2048)
+    # [[requests, window seconds], ...]
+    scheduling_limits: list[LimitPair] | None = Field(default=None, min_length=1, max_length=5)
+    drop_response_after_apply: DropAfterApply | None = None
 
 
 class UserFilter(Body):

@@ -35,6 +35,19 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/routing_forms/{uuid}"): "routing_forms:read",
     ("GET", "/routing_form_submissions"): "routing_forms:read",
     ("GET", "/routing_form_submissions/{uuid}"): "routing_forms:read",
+    ("POST", "/scheduled_events/{uuid}/cancellation"): "scheduled_events:write",
+    ("POST", "/invitee_no_shows"): "scheduled_events:write",
+    ("GET", "/invitee_no_shows/{uuid}"): "scheduled_events:read",
+    ("DELETE", "/invitee_no_shows/{uuid}"): "scheduled_events:write",
+    ("POST", "/invitees"): "scheduled_events:write",
+    ("POST", "/scheduling_links"): "scheduling_links:write",
+    ("GET", "/event_type_available_times"): "availability:read",
+}
+
+# Routes whose scope is unconfirmed: any of these is accepted too (FACTS §13.1: the catalog
+# lists available times under event_types:read, its reference page under availability:read).
+ALSO_ACCEPTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GET", "/event_type_available_times"): ("event_types:read",),
 }
 
 # The read scope a grant needs to receive each webhook event family.
@@ -57,7 +70,10 @@ def allows(granted: Collection[str] | None, scope: str) -> bool:
 def check_route(granted: Collection[str] | None, method: str, template: str) -> None:
     """403 Permission Denied when the grant lacks the route's scope."""
     required = ROUTE_SCOPES.get((method, template))
-    if required is None or allows(granted, required):
+    if required is None:
+        return
+    accepted = (required, *ALSO_ACCEPTED.get((method, template), ()))
+    if any(allows(granted, scope) for scope in accepted):
         return
     details = [{"parameter": "scope", "message": f"This request requires the {required} scope."}]
     raise ApiError(403, f"Insufficient scope: {required} is required.", details)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .availability import SchedulingState
 from .config import SandboxConfig
 from .models import (
     ADMIN_ROLES,
@@ -132,6 +133,8 @@ class SandboxState:
         self.rate_limiter = RateLimiter()
         self.stats = Stats()
         self.dispatcher: Dispatcher | None = None
+        # availability, plans and links of the write endpoints (api_actions)
+        self.scheduling = SchedulingState()
         self.default_org, self.default_user = self._seed()
 
     def _seed(self) -> tuple[Organization, User]:

@@ -94,6 +94,8 @@ async def test_latency_and_clear(sandbox: Sandbox) -> None:
         "legacy_grants": False,
         "page_token_ttl_seconds": None,
         "next_page_override": None,
+        "scheduling_limits": None,
+        "drop_response_after_apply": None,
     }
     assert expected == cleared
 
