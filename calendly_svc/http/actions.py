@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from calendly_svc.errors import BadRequest
 from calendly_svc.http import responses, schemas
@@ -21,6 +22,7 @@ from calendly_svc.store import queries
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/calendly"
+M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 APPOINTMENT: Errors = {404: ["not_found", "appointment_not_found", "not_connected"]}
@@ -42,6 +44,13 @@ def limited(handler: Handler) -> Handler:
             return response
 
     return wrapper
+
+
+async def optional_body(request: web.Request, model: type[M]) -> M:
+    """A body that may be left out (no body means {})."""
+    if not request.body_exists:
+        return validate(model, {})
+    return await body(request, model)
 
 
 async def _answer(
@@ -68,7 +77,7 @@ async def _answer(
 async def cancel(request: web.Request) -> web.Response:
     """Cancel at Calendly and answer the appointment."""
     appointment_id = path_int(request, "appointment_id")
-    data = await body(request, schemas.CancelBody)
+    data = await optional_body(request, schemas.CancelBody)
     row = await actions.cancel(
         request.app[DEPS], request[USER_ID], appointment_id, data.reason, data.whole_event
     )
@@ -191,7 +200,7 @@ def _booking(data: schemas.BookingBody) -> booking.Booking:
 async def scheduling_link(request: web.Request) -> web.Response:
     """Create a single-use link."""
     event_type_id = path_int(request, "event_type_id")
-    data = await body(request, schemas.SchedulingLinkBody)
+    data = await optional_body(request, schemas.SchedulingLinkBody)
     prefill = data.prefill.model_dump() if data.prefill is not None else None
     link = await actions.scheduling_link(
         request.app[DEPS], request[USER_ID], event_type_id, prefill
