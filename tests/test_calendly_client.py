@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from calendly_svc.calendly.client import CalendlyClient, RetryPolicy
-from calendly_svc.calendly.errors import CalendlyUnavailable, NeedsReauth
+from calendly_svc.calendly.errors import (
+    CalendlyBadRequest,
+    CalendlyNotFound,
+    CalendlyOutcomeUnknown,
+    CalendlyPermissionDenied,
+    CalendlyRateLimited,
+    CalendlyUnavailable,
+    NeedsReauth,
+)
 from calendly_svc.calendly.ratelimit import RateLimiters
 from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.deps import Deps
 from calendly_svc.keys import DEPS
 from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
+from tests.helpers import book, default_event_type
 
 
 async def _setup(api: Api) -> tuple[Deps, queries.Integration]:
@@ -217,3 +228,133 @@ async def test_no_secret_is_logged(
     ]  # type: ignore[arg-type]
     assert "calendly_token_refreshed" in err
     assert all(secret not in out + err for secret in secrets)
+
+
+# --- acting on Calendly: the write endpoints and their unsafe-call rules ---------------------
+
+DAY = datetime(2030, 1, 1, tzinfo=UTC)  # a Tuesday; the sandbox user works 14:00-22:00Z
+
+
+def _booking_body(event_type: str, start: datetime, email: str = "pat@example.com") -> Any:
+    """A minimal Scheduling API body."""
+    return {"event_type": event_type, "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "invitee": {"name": "Pat", "email": email, "timezone": "Europe/Paris"}}  # fmt: skip
+
+
+async def test_write_methods_act_on_calendly(api: Api, control: Sandbox) -> None:
+    deps, integration = await _setup(api)
+    source, client = deps.tokens.for_integration(integration), deps.calendly
+    event_type = await default_event_type(control)
+    times = await client.available_times(source, event_type, DAY, DAY + timedelta(days=1))
+    invitee = await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    after = await client.available_times(source, event_type, DAY, DAY + timedelta(days=1))
+    mark = await client.create_no_show(source, invitee["uri"])
+    read = await client.get_no_show(source, mark["uri"])
+    await client.delete_no_show(source, mark["uri"])
+    unmarked = await client.get_invitee(source, invitee["uri"])
+    link = await client.create_scheduling_link(source, event_type)
+    canceled = await client.cancel_event(source, invitee["event"], "Double-booked")
+    event = await client.get_event(source, invitee["event"])
+    assert (len(times), times[0]["start_time"], len(after)) == (16, "2030-01-01T14:00:00Z", 15)
+    assert (invitee["email"], read, unmarked["no_show"]) == ("pat@example.com", mark, None)
+    assert (link["owner"], link["owner_type"]) == (event_type, "EventType")
+    assert (canceled["reason"], canceled["canceler_type"], event["status"]) == (
+        "Double-booked", "host", "canceled",
+    )  # fmt: skip
+
+
+async def test_write_refusals_keep_calendlys_message(api: Api, control: Sandbox) -> None:
+    deps, integration = await _setup(api)
+    source, client = deps.tokens.for_integration(integration), deps.calendly
+    event_type = await default_event_type(control)
+    made = await book(control, event_type, "2030-01-01T15:00:00Z", deliver=False)
+    await client.cancel_event(source, made["event"]["uri"], None)
+    with pytest.raises(CalendlyPermissionDenied) as canceled:
+        await client.cancel_event(source, made["event"]["uri"], None)
+    bad = _booking_body(event_type, DAY.replace(hour=3))  # outside working hours
+    with pytest.raises(CalendlyBadRequest) as taken:
+        await client.create_invitee(source, bad)
+    with pytest.raises(CalendlyNotFound):
+        await client.get_no_show(source, f"{control.url}/invitee_no_shows/unknown")
+    assert (canceled.value.status, canceled.value.message) == (403, "Event is already canceled")
+    assert (taken.value.status, taken.value.details) == (
+        400, [{"parameter": "start_time", "message": "is not an available time"}],
+    )  # fmt: skip
+
+
+async def _events_at(client: CalendlyClient, source: Any, user: str) -> list[str]:
+    """Start times of the user's scheduled events on DAY."""
+    end = (DAY + timedelta(days=1)).isoformat()
+    return [
+        e["start_time"] async for e in client.scheduled_events(source, user, DAY.isoformat(), end)
+    ]
+
+
+async def test_a_lost_answer_raises_outcome_unknown_and_is_not_resent(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source, client = deps.tokens.for_integration(integration), deps.calendly
+    event_type = await default_event_type(control)
+    fault = {"path_prefix": "/invitees", "count": 1, "mode": "drop"}
+    await control.call("POST", "/_sandbox/faults", {"drop_response_after_apply": fault})
+    with pytest.raises(CalendlyOutcomeUnknown):
+        await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    events = await _events_at(client, source, integration.calendly_user_uri)
+    assert (await control.count("POST", "/invitees"), events) == (
+        1, ["2030-01-01T14:00:00.000000Z"],
+    )  # fmt: skip
+
+
+async def test_a_5xx_on_an_unsafe_call_is_outcome_unknown_after_one_call(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    client = _client(deps, RateLimiters(500), base_delay=0.01, max_retries=5)
+    event_type = await default_event_type(control)
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 1, "fail_status": 502})
+    with pytest.raises(CalendlyOutcomeUnknown) as error:
+        await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    # the sandbox failed it before applying; the client cannot know that, so it never re-sends
+    events = await _events_at(client, source, integration.calendly_user_uri)
+    assert (error.value.status, await control.count("POST", "/invitees"), events) == (502, 1, [])
+
+
+async def test_a_429_on_an_unsafe_call_is_raised_at_once_with_the_reset(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source, client = deps.tokens.for_integration(integration), deps.calendly
+    event_type = await default_event_type(control)
+    await control.call("POST", "/_sandbox/faults", {"scheduling_limits": [[1, 60]]})
+    await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    with pytest.raises(CalendlyRateLimited) as limited:
+        await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=15)))
+    me = await client.get_me(source)  # the user's other calls are not held back
+    assert 0 < limited.value.retry_after <= 60
+    assert (limited.value.status, await control.count("POST", "/invitees")) == (429, 2)
+    assert me["uri"] == integration.calendly_user_uri
+
+
+async def test_safe_reads_still_retry_5xx(api: Api, control: Sandbox) -> None:
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    client = _client(deps, RateLimiters(500), base_delay=0.01, max_retries=5)
+    event_type = await default_event_type(control)
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 2, "fail_status": 500})
+    times = await client.available_times(source, event_type, DAY, DAY + timedelta(days=1))
+    assert (len(times), await control.count("GET", "/event_type_available_times")) == (16, 3)
+
+
+async def test_available_times_over_20_days_take_3_calls_merged_in_order(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source, client = deps.tokens.for_integration(integration), deps.calendly
+    event_type = await default_event_type(control)
+    times = await client.available_times(source, event_type, DAY, DAY + timedelta(days=20))
+    starts = [t["start_time"] for t in times]
+    # 20 days from a Tuesday: 14 working days of 16 half-hour slots
+    assert (await control.count("GET", "/event_type_available_times"), len(starts)) == (3, 14 * 16)
+    assert starts == sorted(set(starts))

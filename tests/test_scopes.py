@@ -10,8 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import pytest
 
+from calendly_svc.calendly.errors import CalendlyMissingScope
 from calendly_svc.calendly.scopes import ENDPOINT_SCOPES, NEEDED_SCOPES
+from calendly_svc.keys import DEPS
 from calendly_svc.sandbox.scopes import CATALOG, EVENT_FAMILY_SCOPES, ROUTE_SCOPES
+from calendly_svc.store import queries
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
     appointments,
@@ -229,3 +232,33 @@ async def test_legacy_grant_without_scope_is_stored_as_unknown_full_access(
         "active",
     )
     assert integration["email"] == "sandbox@example.com"  # /users/me was read
+
+
+READ_ONLY = [s for s in NEEDED_SCOPES if not s.startswith(("scheduled_events:write", "scheduling"))]
+
+
+async def test_write_calls_without_their_scope_raise_missing_scope_once(
+    start_service: Any, control: Sandbox
+) -> None:
+    api = await start_service(calendly_scopes=READ_ONLY)
+    await api.connect()
+    deps = api.client.server.app[DEPS]
+    async with deps.pool.acquire() as conn:
+        integration = await queries.get_integration_by_user(conn, 1)
+    assert integration is not None
+    source = deps.tokens.for_integration(integration)
+    event_type = await default_event_type(control)
+    booked = await book(control, event_type, "2030-01-01T15:00:00Z", deliver=False)
+    with pytest.raises(CalendlyMissingScope) as cancel:
+        await deps.calendly.cancel_event(source, booked["event"]["uri"], None)
+    with pytest.raises(CalendlyMissingScope) as link:
+        await deps.calendly.create_scheduling_link(source, event_type)
+    calls = [
+        await control.count("POST", "/scheduled_events/{uuid}/cancellation"),
+        await control.count("POST", "/scheduling_links"),
+    ]
+    assert (cancel.value.scopes, link.value.scopes) == (
+        ["scheduled_events:write"],
+        ["scheduling_links:write"],
+    )
+    assert calls == [1, 1]  # never retried
