@@ -137,3 +137,13 @@ async def test_unmarking_a_mark_made_at_calendly_finds_its_uri(api: Api, control
     status, unmarked = await api.call("DELETE", path)
     assert (before["no_show"], status, unmarked["no_show"]) == (True, 200, False)
     assert await control.count(*UNMARK) == 1
+
+
+async def test_a_canceled_appointment_cannot_be_marked_a_no_show(
+    api: Api, control: Sandbox
+) -> None:
+    appointment = await _booked(api, control)
+    await api.call("POST", f"/appointments/{appointment['id']}/cancel")
+    status, body = await api.call("PUT", f"/appointments/{appointment['id']}/no-show")
+    assert (status, body["error"]["code"]) == (409, "appointment_canceled")
+    assert await control.count(*MARK) == 0

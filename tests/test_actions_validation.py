@@ -40,6 +40,7 @@ async def _codes(response: tuple[int, Any]) -> tuple[int, str, list[str]]:
         ({"start_time": "2030-01-07T10:00:00"}, "start_time"),
         ({"start_time": "2020-01-07T10:00:00Z"}, "start_time"),
         ({"start_time": "tomorrow"}, "start_time"),
+        ({"start_time": "9999-12-31T23:59:59Z"}, "start_time"),
         ({"event_type_id": "1"}, "event_type_id"),
         ({"event_type_id": 2**63}, "event_type_id"),
         ({"surprise": True}, "surprise"),

@@ -25,8 +25,11 @@ PREFIX = "/api/v1/calendly"
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
-APPOINTMENT: Errors = {404: ["not_found", "appointment_not_found", "not_connected"]}
-EVENT_TYPE: Errors = {404: ["not_found", "event_type_not_found"]}
+APPOINTMENT: Errors = {
+    404: ["not_found", "appointment_not_found", "not_connected"],
+    422: ["calendly_rejected"],
+}
+EVENT_TYPE: Errors = {404: ["not_found", "event_type_not_found"], 422: ["calendly_rejected"]}
 LIMIT: Errors = {429: ["calendly_limit"]}
 RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
 
@@ -89,7 +92,7 @@ async def cancel(request: web.Request) -> web.Response:
     id="markNoShow", summary="Mark the invitee as a no-show at Calendly (no call when marked)",
     tag="actions", path={"appointment_id": "the appointment's id"},
     responses={200: Reply("The appointment, no_show true", responses.Appointment)},
-    errors=[APPOINTMENT, CALENDLY, LIMIT, DB],
+    errors=[APPOINTMENT, CALENDLY, LIMIT, DB, {409: ["appointment_canceled"]}],
 )  # fmt: skip
 @limited
 async def mark_no_show(request: web.Request) -> web.Response:

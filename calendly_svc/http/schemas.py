@@ -266,6 +266,7 @@ class WebhookEnvelope(BaseModel):
 EMAIL = r"^[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s\x00.]+$"
 MAX_TIMES_RANGE = timedelta(days=60)
 PAST_GRACE = timedelta(minutes=1)
+MAX_AHEAD = timedelta(days=3660)  # no booking page offers times ten years ahead
 
 
 def _iana(value: str) -> str:
@@ -287,9 +288,12 @@ def _not_blank(value: str) -> str:
 
 
 def _future(value: datetime) -> datetime:
-    """An instant not in the past."""
-    if value < datetime.now(UTC) - PAST_GRACE:
+    """An instant not in the past, nor more than ten years ahead."""
+    now = datetime.now(UTC)
+    if value < now - PAST_GRACE:
         raise ValueError("must not be in the past")
+    if value > now + MAX_AHEAD:
+        raise ValueError("must be within ten years from now")
     return value
 
 

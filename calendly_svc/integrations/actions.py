@@ -30,6 +30,7 @@ from calendly_svc.apply.tombstones import tombstones
 from calendly_svc.calendly.client import CalendlyClient
 from calendly_svc.calendly.errors import (
     CalendlyAuthError,
+    CalendlyBadRequest,
     CalendlyError,
     CalendlyMissingScope,
     CalendlyNotFound,
@@ -40,7 +41,7 @@ from calendly_svc.calendly.errors import (
 )
 from calendly_svc.calendly.scopes import allows
 from calendly_svc.deps import Deps
-from calendly_svc.errors import Conflict, NotFound, ServiceError, UpstreamError
+from calendly_svc.errors import Conflict, NotFound, ServiceError, Unprocessable, UpstreamError
 from calendly_svc.store import queries
 
 log = structlog.get_logger(__name__)
@@ -91,6 +92,9 @@ def failure(exc: CalendlyError | NeedsReauth, action_id: int, state: str) -> Ser
     if isinstance(exc, NeedsReauth | CalendlyAuthError):
         message = "the Calendly connection must be re-authorized by the user"
         return Conflict(message, known, code="needs_reauth")
+    if isinstance(exc, CalendlyBadRequest):
+        message = f"Calendly refused the request: {exc.message}"
+        return Unprocessable(message, known | {"calendly": exc.details}, code="calendly_rejected")
     if isinstance(exc, CalendlyOutcomeUnknown):
         message = "Calendly did not answer: the action may or may not have been applied"
         return UpstreamError(message, known)
@@ -332,6 +336,9 @@ async def mark_no_show(deps: Deps, user_id: int, appointment_id: int) -> queries
     if target_.appointment.no_show:
         count(deps, "no_show", "noop")
         return target_.appointment
+    if target_.appointment.status == "canceled":
+        message = "a canceled appointment cannot be marked a no-show"
+        raise Conflict(message, code="appointment_canceled")
     action = await new_action(deps, _action(target_, "no_show", user_id))
     source = deps.tokens.for_integration(target_.integration)
     await mark_sent(deps, action.id)
