@@ -23,7 +23,7 @@ from calendly_svc.calendly.tokens import TokenManager
 from calendly_svc.deps import Deps
 from calendly_svc.keys import DEPS
 from calendly_svc.store import queries
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, free_port
 from tests.helpers import book, default_event_type
 
 
@@ -358,3 +358,31 @@ async def test_available_times_over_20_days_take_3_calls_merged_in_order(
     # 20 days from a Tuesday: 14 working days of 16 half-hour slots
     assert (await control.count("GET", "/event_type_available_times"), len(starts)) == (3, 14 * 16)
     assert starts == sorted(set(starts))
+
+
+async def test_an_unsafe_call_refused_before_sending_is_retried(api: Api, control: Sandbox) -> None:
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the connection is refused
+    policy = RetryPolicy(max_retries=2, base_delay=0.01)
+    client = CalendlyClient(deps.calendly.session, dead, RateLimiters(500), policy)
+    with pytest.raises(CalendlyUnavailable) as error:
+        await client.create_invitee(source, _booking_body("x", DAY))
+    # never sent, so retried like any call, and not an unknown outcome
+    assert (type(error.value), client.calls) == (CalendlyUnavailable, 3)
+
+
+async def test_a_timeout_on_an_unsafe_call_is_outcome_unknown_and_not_resent(
+    api: Api, control: Sandbox
+) -> None:
+    deps, integration = await _setup(api)
+    source = deps.tokens.for_integration(integration)
+    policy = RetryPolicy(base_delay=0.01)
+    client = CalendlyClient(deps.calendly.session, deps.calendly.api_base_url,
+                            RateLimiters(500), policy, timeout=0.3)  # fmt: skip
+    event_type = await default_event_type(control)
+    await control.call("POST", "/_sandbox/faults", {"latency_ms": 800})
+    with pytest.raises(CalendlyOutcomeUnknown):
+        await client.create_invitee(source, _booking_body(event_type, DAY.replace(hour=14)))
+    await asyncio.sleep(0.8)  # past the injected latency: a re-send would have arrived
+    assert (client.calls, await control.count("POST", "/invitees")) == (1, 1)

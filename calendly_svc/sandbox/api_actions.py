@@ -37,6 +37,14 @@ NO_SHOW_OF_CANCELED = "You cannot mark a canceled invitee as a no show"
 ALREADY_NO_SHOW = "is already marked as a no show"
 
 
+def uri_uuid(ref: str, kind: str) -> str | None:
+    """The uuid of a `.../{kind}/{uuid}` URI; None for another shape or an unparsable URL."""
+    try:
+        return uri_id(ref, kind)
+    except ValueError:
+        return None
+
+
 def lose_answer(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """The drop_response_after_apply fault: the call was applied, its answer is lost."""
     state = request.app[SANDBOX_STATE]
@@ -107,9 +115,10 @@ async def create_no_show(request: web.Request) -> web.StreamResponse:
     """POST /invitee_no_shows {invitee}: 201 InviteeNoShow, invitee_no_show.created webhook."""
     state, me = request.app[SANDBOX_STATE], caller(request)
     body = await read_api_body(request, NoShowBody)
-    if uri_id(body.invitee, "invitees") is None:
+    uuid = uri_uuid(body.invitee, "invitees")
+    if uuid is None:
         raise invalid_argument("invitee", "must be an invitee URI")
-    invitee = state.find_invitee(body.invitee)
+    invitee = state.invitees.get(uuid)
     event = state.events[invitee.event_uuid] if invitee is not None else None
     if invitee is None or event is None or not can_read_event(state, me, event):
         raise not_found("Invitee not found")
@@ -144,7 +153,7 @@ async def delete_no_show(request: web.Request) -> web.StreamResponse:
 def usable_event_type(state: SandboxState, me: User, ref: str, parameter: str) -> EventType:
     """An event type named by URI: 400 malformed, 404 unknown or deleted, 403 another
     organization's."""
-    uuid = uri_id(ref, "event_types")
+    uuid = uri_uuid(ref, "event_types")
     if uuid is None:
         raise invalid_argument(parameter, "must be an event type URI")
     event_type = state.event_types.get(uuid)

@@ -62,7 +62,7 @@ class NoShowBody(ApiBody):
 class SchedulingLinkBody(ApiBody):
     """POST /scheduling_links (FACTS §13.5): every field required, one value each allowed."""
 
-    max_event_count: Literal[1]
+    max_event_count: int = Field(ge=1, le=1)  # strict: true and "1" are refused
     owner: str = Field(min_length=1, max_length=2048)
     owner_type: Literal["EventType"]
 
@@ -132,12 +132,12 @@ def _parameter(location: tuple[int | str, ...]) -> str:
 
 async def read_api_body(request: web.Request, model: type[B], required: bool = True) -> B:
     """Parse and validate a JSON object body; 400 Invalid Argument naming each parameter."""
-    text = await request.text()
+    text = await request.read()
     if not text.strip() and not required:
         return model.model_validate({})
     try:
         raw: Any = json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ApiError(400, INVALID, [{"parameter": "body", "message": "must be JSON"}]) from exc
     if not isinstance(raw, dict):
         details = [{"parameter": "body", "message": "must be a JSON object"}]

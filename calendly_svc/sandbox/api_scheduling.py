@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from .api import resource
 from .api_actions import lose_answer, usable_event_type
 from .api_bodies import InviteeBody, read_api_body
-from .api_events import parse_time
 from .availability import PLAN_LIMITS, take_booking_call
 from .bookings import book
 from .control_bookings import emit_invitee
@@ -25,15 +24,24 @@ from .state import SANDBOX_STATE, SandboxState
 
 # since 2026-07-09 (FACTS §13.6; it was 7 days)
 MAX_SPAN = timedelta(days=31)
+# times beyond this are refused (date arithmetic near year 9999 overflows)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 SLOT_UNAVAILABLE = "The selected time is not available."
+
+
+def _moment(text: str, name: str) -> datetime:
+    """An ISO-8601 date-time as aware UTC; 400 naming the parameter otherwise."""
+    try:
+        return parse_iso(text)
+    except (ValueError, OverflowError) as exc:
+        raise invalid_argument(name, "must be an ISO-8601 date-time") from exc
 
 
 def _required_time(query: Mapping[str, str], name: str) -> datetime:
     """A required ISO-8601 query parameter."""
-    moment = parse_time(query, name)
-    if moment is None:
+    if name not in query:
         raise invalid_argument(name, "is required")
-    return moment
+    return _moment(query[name], name)
 
 
 def _range(query: Mapping[str, str]) -> tuple[datetime, datetime]:
@@ -45,6 +53,8 @@ def _range(query: Mapping[str, str]) -> tuple[datetime, datetime]:
         raise invalid_argument("end_time", "must be after start_time")
     if end - start > MAX_SPAN:
         raise invalid_argument("end_time", "the date range can be no greater than 31 days")
+    if end > LATEST:
+        raise invalid_argument("end_time", "is too far in the future")
     return start, end
 
 
@@ -93,14 +103,6 @@ def _over_limit(state: SandboxState, user_uuid: str) -> web.Response | None:
     return response
 
 
-def _start(body: InviteeBody) -> datetime:
-    """The requested start time (UTC)."""
-    try:
-        return parse_iso(body.start_time)
-    except ValueError as exc:
-        raise invalid_argument("start_time", "must be an ISO-8601 date-time") from exc
-
-
 def _check_location(event_type: EventType, body: InviteeBody) -> None:
     """A location must be one the event type offers (the sandbox's types offer `physical`)."""
     if body.location is not None and body.location.kind != "physical":
@@ -134,12 +136,13 @@ async def create_invitee(request: web.Request) -> web.StreamResponse:
         return refused
     body = await read_api_body(request, InviteeBody)
     event_type = usable_event_type(state, me, body.event_type, "event_type")
-    start = _start(body)
+    start = _moment(body.start_time, "start_time")
     _check_location(event_type, body)
-    now = utcnow()
-    window_end = start + timedelta(minutes=1)
-    slots = available_slots(state, state.scheduling, event_type, start, window_end)
-    if start <= now or not slots or slots[0].start != start:
+    slots = []
+    if utcnow() < start < LATEST:
+        end = start + timedelta(minutes=1)
+        slots = available_slots(state, state.scheduling, event_type, start, end)
+    if not slots or slots[0].start != start:
         details = [{"parameter": "start_time", "message": "is not an available time"}]
         raise ApiError(400, SLOT_UNAVAILABLE, details)
     host = None

@@ -12,12 +12,13 @@ from aiohttp import web
 from pydantic import Field
 
 from .api_actions import link_json
+from .api_scheduling import LATEST
 from .availability import PLAN_LIMITS, WEEKDAYS, Availability, SchedulingLink
 from .bookings import book
 from .control import missing
 from .control_bookings import emit_all
 from .errors import ControlError
-from .models import User
+from .models import User, utcnow
 from .render import event_json, invitee_json
 from .scheduling import available_slots
 from .schemas import Body, Delivering, InviteeSpec, UtcDatetime, read_body
@@ -133,8 +134,10 @@ async def book_link(request: web.Request) -> web.StreamResponse:
     if link.invitee_uuid is not None:
         raise ControlError(409, "this single-use scheduling link was already used")
     event_type = state.event_types[link.event_type_uuid]
-    end = body.start_time + timedelta(minutes=1)
-    slots = available_slots(state, state.scheduling, event_type, body.start_time, end)
+    slots = []
+    if utcnow() < body.start_time < LATEST:
+        end = body.start_time + timedelta(minutes=1)
+        slots = available_slots(state, state.scheduling, event_type, body.start_time, end)
     if not slots or slots[0].start != body.start_time:
         raise ControlError(400, "the start time is not an available time")
     event, invitees = book(state, event_type, body.start_time, [body.invitee])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .availability import WEEKDAYS, Availability, SchedulingState
@@ -29,8 +29,9 @@ def _local_intervals(availability: Availability, day: date) -> Iterator[tuple[da
     zone = ZoneInfo(availability.timezone)
     for low, high in availability.week.get(WEEKDAYS[day.weekday()], ()):
         start = datetime.combine(day, low, zone).astimezone(UTC)
-        end = datetime.combine(day, high, zone).astimezone(UTC)
-        yield start, end
+        # time.max stands for 24:00, the next midnight
+        end_day, end_time = (day + timedelta(days=1), time()) if high == time.max else (day, high)
+        yield start, datetime.combine(end_day, end_time, zone).astimezone(UTC)
 
 
 def _working_starts(

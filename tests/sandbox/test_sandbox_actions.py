@@ -229,6 +229,10 @@ async def test_weekly_availability_is_settable(sandbox: Sandbox, owner: Owner) -
     )  # fmt: skip
     assert times == [("2030-01-02T10:00:00Z", 1), ("2030-01-02T10:30:00Z", 1)]
     assert bad.status == 400
+    late = {"timezone": "UTC", "week": {"thursday": [["23:00", "24:00"]]}}
+    await sandbox.control("PUT", f"/users/{user}/availability", late)
+    hourly = await owner.event_type("Hour", 60)
+    assert await owner.times(hourly, DAY, DAY + timedelta(days=7)) == [("2030-01-03T23:00:00Z", 1)]
 
 
 async def test_available_times_refuse_bad_ranges(sandbox: Sandbox, owner: Owner) -> None:
@@ -443,3 +447,58 @@ async def test_available_times_accept_either_documented_scope(sandbox: Sandbox) 
         reply = await sandbox.api(token, "/event_type_available_times", params=params)
         statuses.append(reply.status)
     assert statuses == [200, 200, 403]
+
+
+async def test_hostile_input_gets_a_4xx_never_a_500(sandbox: Sandbox, owner: Owner) -> None:
+    solo = await sandbox.default_event_type()
+    far = {
+        "event_type": solo,
+        "start_time": "9999-12-30T00:00:00Z",
+        "end_time": "9999-12-31T00:00:00Z",
+    }
+    early = {"event_type": solo, "start_time": "0001-01-01T00:00:00+14:00", "end_time": utc(DAY)}
+    ipv6 = {"invitee": "http://[::1/scheduled_events/x/invitees/y"}
+    booking = {
+        "event_type": solo,
+        "invitee": {"name": "P", "email": "p@example.com", "timezone": "UTC"},
+    }
+    calls = [
+        ("GET", "/event_type_available_times", {"params": far}),
+        ("GET", "/event_type_available_times", {"params": early}),
+        ("GET", "/event_type_available_times", {"params": {**far, "event_type": "http://[::1"}}),
+        ("POST", "/invitee_no_shows", {"json": ipv6}),
+        ("POST", "/invitee_no_shows", {"data": b"\xff\xfe not json"}),
+        ("POST", "/invitees", {"json": {**booking, "start_time": "9999-12-31T23:59:00Z"}}),
+        ("POST", "/invitees", {"json": {**booking, "start_time": "0001-01-01T00:00:00+14:00"}}),
+        ("POST", "/invitees", {"json": {**booking, "start_time": "0001-01-01T00:00:00Z"}}),
+        ("POST", "/invitees", {"json": {**booking, "start_time": 5}}),
+        ("POST", "/invitees", {"json": [1, 2]}),
+        ("POST", "/invitees", {"json": {**booking, "invitee": {"name": "<script>", "email": "a@b.c",
+                                                              "timezone": "../../etc/passwd"}}}),
+        ("POST", "/scheduling_links", {"json": {"max_event_count": True, "owner": solo,
+                                                "owner_type": "EventType"}}),
+        ("POST", "/scheduled_events/%2e%2e/cancellation", {"json": {"reason": None}}),
+    ]  # fmt: skip
+    statuses = []
+    for method, path, kwargs in calls:
+        reply = await owner.api(path, method, **kwargs)
+        statuses.append((path, reply.status, (reply.body or {}).get("title", reply.body)))
+    assert [s for s in statuses if not (400 <= s[1] < 500 and isinstance(s[2], str))] == []
+
+
+async def test_round_robin_times_need_one_free_host_and_bookings_go_to_it(
+    sandbox: Sandbox, owner: Owner
+) -> None:
+    await sandbox.add_user("member@example.com")
+    hosts = ["sandbox@example.com", "member@example.com"]
+    body = {"name": "Team", "duration": 30, "pooling_type": "round_robin", "hosts": hosts}
+    team = (await sandbox.control("POST", "/event_types", body))["resource"]["uri"]
+    solo = await sandbox.default_event_type()
+    await sandbox.book(solo, utc(hour(14)), deliver=False)  # the owner is busy at 14:00
+    first = await owner.invitee(team, hour(14), "a@example.com")
+    event = (await owner.api(first.body["resource"]["event"])).body["resource"]
+    left = await owner.times(team, hour(14), hour(15))
+    assert (first.status, [m["user_email"] for m in event["event_memberships"]]) == (
+        201, ["member@example.com"],
+    )  # fmt: skip
+    assert left == [("2030-01-01T14:30:00Z", 1)]
