@@ -145,3 +145,22 @@ async def test_a_booking_made_here_is_the_same_appointment_for_the_next_sync(
     [appointment] = await appointments(api)
     assert (status, synced, done["status"]) == (201, 202, "succeeded")
     assert appointment == booked | {"updated_at": appointment["updated_at"]}
+
+
+async def test_a_5xx_is_unknown_and_the_retry_books_once_after_looking(
+    api: Api, control: Sandbox
+) -> None:
+    await api.connect()
+    body = booking_body(await event_type_id(api))
+    await control.call("POST", "/_sandbox/faults", {"fail_next": 1, "fail_status": 503})
+    failed, error = await post_booking(api, body)
+    listings_before = await control.count("GET", "/scheduled_events")
+    retried, booked = await post_booking(api, body)
+    assert (failed, error["error"]["code"], error["error"]["details"]["state"]) == (
+        502, "calendly_error", "unknown",
+    )  # fmt: skip
+    assert retried == 201, booked
+    assert await control.count("GET", "/scheduled_events") == listings_before + 1
+    assert await calendly_bookings(control) == [
+        ("2030-01-07T15:00:00.000000Z", "active", "ana+calendly@example.com")
+    ]
