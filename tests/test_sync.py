@@ -482,6 +482,6 @@ async def test_a_listing_that_keeps_refusing_fails_after_bounded_resumes(
     entry = await sync_now(api, full=True)
     listings = await control.count("GET", "/scheduled_events")
     assert entry["status"] == "failed"
-    assert entry["error"].startswith("CalendlyError: 400")
+    assert entry["error"].startswith("CalendlyBadRequest: 400")  # a CalendlyError subclass
     # the first listing, its refused second page, then per resume one page and one refusal
     assert listings == 2 + 2 * MAX_IDLE_RESUMES
