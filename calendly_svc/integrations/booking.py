@@ -11,7 +11,6 @@ found is the result.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import structlog
 
 from calendly_svc.apply.domain import creation_refusal, normalize_email
 from calendly_svc.apply.times import parse_time
+from calendly_svc.apply.tombstones import Tombstones, tombstones
 from calendly_svc.calendly.errors import CalendlyBadRequest, CalendlyError, NeedsReauth
 from calendly_svc.deps import Deps
 from calendly_svc.errors import Conflict, Unprocessable, UpstreamError
@@ -53,14 +53,14 @@ class Booking:
     email: str
     calendly: dict[str, Any]  # the POST /invitees body, event_type left out
 
-    def request_hash(self) -> bytes:
-        """The hash of the normalized request (same key + another hash = reused key)."""
+    def request_hash(self, keyed: Tombstones) -> bytes:
+        """The keyed hash of the normalized request (same key + another hash = reused key)."""
         normal = {"event_type_id": self.event_type_id, "body": self.calendly}
-        return hashlib.sha256(json.dumps(normal, sort_keys=True).encode()).digest()
+        return keyed.mark("request:" + json.dumps(normal, sort_keys=True))
 
-    def email_hash(self) -> bytes:
-        """The normalized e-mail's hash (the action row keeps no e-mail)."""
-        return hashlib.sha256((normalize_email(self.email) or "").encode()).digest()
+    def email_hash(self, keyed: Tombstones) -> bytes:
+        """The keyed hash of the normalized e-mail (the action row keeps no e-mail)."""
+        return keyed.mark("email:" + (normalize_email(self.email) or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +84,14 @@ async def book(deps: Deps, user_id: int, key: str, booking: Booking) -> queries.
         raise Conflict(message, {"reason": refusal}, code="event_type_not_bookable")
     require_scope(integration, WRITE_EVENTS)
     place = Place(integration, event_type)
+    keyed = tombstones(deps.settings)
+    request_hash = booking.request_hash(keyed)
     action = await new_action(deps, queries.NewAction(
         integration_id=integration.id, kind="book", actor_user_id=user_id, appointment_id=None,
-        event_type_id=event_type.id, idempotency_key=key, request_hash=booking.request_hash(),
-        start_time=booking.start_time, invitee_email_hash=booking.email_hash(),
+        event_type_id=event_type.id, idempotency_key=key, request_hash=request_hash,
+        start_time=booking.start_time, invitee_email_hash=booking.email_hash(keyed),
     ))  # fmt: skip
-    if action.kind != "book" or action.request_hash != booking.request_hash():
+    if action.kind != "book" or action.request_hash != request_hash:
         message = "this Idempotency-Key was used with another request"
         raise Unprocessable(message, {"action_id": action.id}, code="idempotency_key_reused")
     if action.inserted:
@@ -150,7 +152,7 @@ async def _send(
     async with deps.pool.acquire() as conn:
         earlier = await queries.unsettled_bookings(
             conn, place.integration.id, place.event_type.id, booking.start_time,
-            booking.email_hash(), action_id,
+            booking.email_hash(tombstones(deps.settings)), action_id,
         )  # fmt: skip
     if look_first or earlier:
         try:
