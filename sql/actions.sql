@@ -56,10 +56,11 @@ UPDATE actions SET state = 'succeeded', calendly_response = $3::jsonb,
 WHERE integration_id = $1::bigint AND id = ANY($2::bigint[]) AND state IN ('unknown', 'sent');
 
 -- name: last_no_show_uri
--- The no-show mark this service made on an invitee (Calendly's answer keeps its URI).
+-- The no-show mark this service last made on the appointment's invitee (Calendly's answer keeps
+-- its URI; the invitee's own URI is not kept here, see erasure). A mark since deleted answers 404
+-- and the caller reads the invitee instead.
 SELECT calendly_response ->> 'uri' AS uri FROM actions
 WHERE appointment_id = $1::bigint AND kind = 'no_show' AND state = 'succeeded'
-  AND calendly_response ->> 'invitee' = $2::text
 ORDER BY id DESC LIMIT 1;
 
 -- name: insert_scheduling_link

@@ -295,7 +295,8 @@ async def _send_cancel(
         return await _check_cancel(deps, target_, action_id, exc)
     except (CalendlyError, NeedsReauth) as exc:
         raise await fail(deps, "cancel", action_id, exc) from None
-    appointment = await converge(deps, target_, action_id, response)
+    kept = {key: response.get(key) for key in ("canceler_type", "created_at")}
+    appointment = await converge(deps, target_, action_id, kept)
     count(deps, "cancel", "succeeded")
     return appointment
 
@@ -348,7 +349,7 @@ async def mark_no_show(deps: Deps, user_id: int, appointment_id: int) -> queries
         )
     except (CalendlyError, NeedsReauth) as exc:
         raise await fail(deps, "no_show", action.id, exc) from None
-    appointment = await converge(deps, target_, action.id, response)
+    appointment = await converge(deps, target_, action.id, {"uri": response.get("uri")})
     count(deps, "no_show", "succeeded")
     return appointment
 
@@ -359,7 +360,7 @@ async def _no_show_uri(deps: Deps, target_: Target, tried: str | None) -> str | 
     invitee_uri = target_.appointment.calendly_invitee_uri
     if tried is None:
         async with deps.pool.acquire() as conn:
-            stored = await queries.last_no_show_uri(conn, target_.appointment.id, invitee_uri)
+            stored = await queries.last_no_show_uri(conn, target_.appointment.id)
         if stored:
             return stored
     invitee, _ = await read_invitee(deps, target_.integration, invitee_uri)

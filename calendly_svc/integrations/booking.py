@@ -177,9 +177,11 @@ async def _send(
     return appointment
 
 
-def _summary(invitee: dict[str, Any]) -> dict[str, Any]:
-    """What the action row keeps of the booked invitee (no personal data)."""
-    return {"uri": invitee.get("uri"), "event": invitee.get("event")}
+def _summary(invitee: dict[str, Any], with_uri: bool = False) -> dict[str, Any]:
+    """What the action row keeps of the booked invitee: its event, and its URI only until an
+    appointment holds it (an erasure never has to look here)."""
+    kept = {"event": invitee.get("event")}
+    return kept | {"uri": invitee.get("uri")} if with_uri else kept
 
 
 async def _apply(
@@ -194,7 +196,9 @@ async def _apply(
         # booked all the same: the webhook (or the next sync) creates the appointment
         log.warning("calendly_booking_reread_failed", action_id=action_id, error=str(exc))
         async with deps.pool.acquire() as conn:
-            await queries.finish_action(conn, action_id, "succeeded", summary, None)
+            await queries.finish_action(
+                conn, action_id, "succeeded", _summary(invitee, with_uri=True), None
+            )
         raise UpstreamError(
             "booked at Calendly; the appointment follows with the webhook",
             {"action_id": action_id, "state": "succeeded"},

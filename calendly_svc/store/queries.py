@@ -1570,9 +1570,9 @@ async def settle_bookings(
     await conn.execute(_sql("settle_bookings"), integration_id, ids, response, appointment_id)
 
 
-async def last_no_show_uri(conn: Conn, appointment_id: int, invitee_uri: str) -> str | None:
-    """The URI of the no-show mark this service last made on the invitee."""
-    uri: str | None = await conn.fetchval(_sql("last_no_show_uri"), appointment_id, invitee_uri)
+async def last_no_show_uri(conn: Conn, appointment_id: int) -> str | None:
+    """The URI of the no-show mark this service last made on the appointment's invitee."""
+    uri: str | None = await conn.fetchval(_sql("last_no_show_uri"), appointment_id)
     return uri
 
 
