@@ -164,3 +164,22 @@ async def test_a_5xx_is_unknown_and_the_retry_books_once_after_looking(
     assert await calendly_bookings(control) == [
         ("2030-01-07T15:00:00.000000Z", "active", "ana+calendly@example.com")
     ]
+
+
+async def test_a_key_in_flight_longer_than_the_wait_is_409_in_progress(
+    start_service: Any, control: Sandbox
+) -> None:
+    api = await start_service(action_wait_seconds=0.3)
+    await api.connect()
+    body = booking_body(await event_type_id(api))
+    await control.call("POST", "/_sandbox/faults", {"latency_ms": 1500})
+    first = asyncio.create_task(post_booking(api, body))
+    await asyncio.sleep(0.3)
+    waiting, error = await post_booking(api, body)
+    booked = await first
+    await control.call("POST", "/_sandbox/faults", {"latency_ms": 0})
+    after = await post_booking(api, body)
+    assert (waiting, error["error"]["code"]) == (409, "idempotency_key_in_progress")
+    assert booked[0] == 201, booked
+    assert after == booked
+    assert await control.count(*INVITEES) == 1
