@@ -49,7 +49,7 @@ async def test_each_action_is_recorded_with_its_actor_and_outcome(
         assert line in metrics
 
 
-async def test_keys_are_kept_until_retention_then_a_new_request_books_again(
+async def test_keys_are_kept_24_hours_then_purged(
     start_service: Any, control: Sandbox
 ) -> None:
     api = await start_service(action_retention_hours=24)
