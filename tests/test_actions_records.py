@@ -49,9 +49,7 @@ async def test_each_action_is_recorded_with_its_actor_and_outcome(
         assert line in metrics
 
 
-async def test_keys_are_kept_24_hours_then_purged(
-    start_service: Any, control: Sandbox
-) -> None:
+async def test_keys_are_kept_24_hours_then_purged(start_service: Any, control: Sandbox) -> None:
     api = await start_service(action_retention_hours=24)
     await api.connect()
     body = booking_body(await event_type_id(api))
