@@ -125,6 +125,11 @@ class Metrics:
         self.sync_repaired = self._counter(
             "sync_repaired_total", "Appointments a non-initial sync changed (repairs)", ("trigger",)
         )
+        self.actions = self._counter(
+            "actions_total",
+            "Actions on Calendly the main app asked for, by outcome",
+            ("action", "outcome"),
+        )
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         """A counter in this registry."""

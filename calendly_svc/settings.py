@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     webhook_health_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    action_retention_hours: int = Field(default=48, ge=24)
+    available_times_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    action_wait_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("oauth_redirect_uris", "erasure_tombstone_keys", mode="before")
     @classmethod

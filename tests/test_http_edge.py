@@ -39,6 +39,7 @@ async def test_readyz_reports_missing_migrations(api: Api, database_url: str) ->
         "0013_reschedule_waits",
         "0014_routing_form_organization",
         "0016_erased_invitees",
+        "0017_actions",
         "0018_webhook_health",
     ]
 

@@ -47,6 +47,9 @@ async def _get_every_route(api: Api) -> dict[str, int]:
     [appointment, *_] = await appointments(api)
     _, logs = await api.call("GET", "/sync-logs")
     job = logs["items"][0]["id"]
+    _, event_types = await api.call("GET", "/event-types")
+    event_type = event_types["items"][0]["id"]
+    times = "start_time=2030-01-07T14:00:00Z&end_time=2030-01-07T17:00:00Z"
     paths = {
         f"{PREFIX}/auth-url": f"{PREFIX}/auth-url",
         f"{PREFIX}/status": f"{PREFIX}/status",
@@ -59,6 +62,9 @@ async def _get_every_route(api: Api) -> dict[str, int]:
         f"{PREFIX}/clients": f"{PREFIX}/clients",
         f"{PREFIX}/webhook-events": f"{PREFIX}/webhook-events",
         f"{PREFIX}/routing-form-submissions": f"{PREFIX}/routing-form-submissions",
+        f"{PREFIX}/event-types/{{event_type_id}}/available-times": (
+            f"{PREFIX}/event-types/{event_type}/available-times?{times}"
+        ),
         "/healthz": "/healthz",
         "/readyz": "/readyz",
         "/metrics": "/metrics",

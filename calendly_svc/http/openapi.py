@@ -69,6 +69,7 @@ STATUS_MEANINGS = {
     410: "The integration was disconnected",
     413: "Body larger than 1 MiB",
     422: "Invalid fields",
+    429: "Calendly's limit for this call is reached; retry after Retry-After seconds",
     502: "Calendly failed or refused",
     503: "A dependency is unavailable; retry later",
 }

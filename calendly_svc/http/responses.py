@@ -415,3 +415,26 @@ class RoutingFormSubmissionPage(Closed):
 
     items: list[RoutingFormSubmission]
     next_cursor: NextCursor
+
+
+class AvailableTime(Closed):
+    """A time Calendly offers for the event type."""
+
+    start_time: Time
+    invitees_remaining: Count
+    scheduling_url: str | None
+
+
+class AvailableTimes(Closed):
+    """The event type's available times in the range, by start time."""
+
+    items: list[AvailableTime]
+
+
+class SchedulingLink(Closed):
+    """A single-use booking link (prefilled when asked)."""
+
+    id: Id
+    booking_url: str
+    max_event_count: Count
+    created_at: Time

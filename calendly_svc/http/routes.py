@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from calendly_svc.http import (
+    actions,
     appointments,
     health,
     integration,
@@ -16,5 +17,14 @@ from calendly_svc.http import (
 
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = tuple(
     module.routes
-    for module in (health, integration, webhooks, appointments, routing_forms, sync, openapi_route)
+    for module in (
+        health,
+        integration,
+        webhooks,
+        appointments,
+        actions,
+        routing_forms,
+        sync,
+        openapi_route,
+    )
 )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
@@ -257,3 +258,133 @@ class WebhookEnvelope(BaseModel):
     created_at: Annotated[str, Field(examples=["2026-11-29T10:00:00.000000Z"])]
     created_by: str = Field(default="", json_schema_extra=_no_default)
     payload: dict[str, Any]
+
+
+# --- actions on Calendly ------------------------------------------------------------------------
+
+# What a mail address typed by a person looks like (Calendly validates it again); `+` is fine.
+EMAIL = r"^[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s\x00.]+$"
+MAX_TIMES_RANGE = timedelta(days=60)
+PAST_GRACE = timedelta(minutes=1)
+MAX_AHEAD = timedelta(days=3660)  # no booking page offers times ten years ahead
+
+
+def _iana(value: str) -> str:
+    """An IANA time zone name (Europe/Lisbon, America/Sao_Paulo)."""
+    if ".." in value or value.startswith("/"):
+        raise ValueError("must be an IANA time zone, e.g. America/Sao_Paulo")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("must be an IANA time zone, e.g. America/Sao_Paulo") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    """Text with something besides spaces, without its outer spaces."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+def _future(value: datetime) -> datetime:
+    """An instant not in the past, nor more than ten years ahead."""
+    now = datetime.now(UTC)
+    if value < now - PAST_GRACE:
+        raise ValueError("must not be in the past")
+    if value > now + MAX_AHEAD:
+        raise ValueError("must be within ten years from now")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=255), DbText, AfterValidator(_not_blank)]
+Email = Annotated[str, Field(max_length=254, pattern=EMAIL), DbText]
+FutureMoment = Annotated[Moment, Field(strict=False), AfterValidator(_future)]
+
+
+class CancelBody(Strict):
+    """POST /appointments/{id}/cancel."""
+
+    reason: Annotated[str, Field(max_length=10_000), DbText] | None = None
+    whole_event: Annotated[
+        bool, about("cancel a group event for every invitee (Calendly cancels the whole event)")
+    ] = False
+
+
+class BookingInvitee(Strict):
+    """Who is booked."""
+
+    name: Name
+    email: Email
+    timezone: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_iana)]
+    phone: (
+        Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$"), about("E.164, for text reminders")]
+        | None
+    ) = None
+
+
+class BookingLocation(Strict):
+    """One of the event type's locations (Calendly: kind, and the text some kinds need)."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+    location: Annotated[str, Field(min_length=1, max_length=1024), DbText] | None = None
+
+
+class BookingAnswer(Strict):
+    """An answer to one of the event type's questions (the question's exact text)."""
+
+    question: Annotated[str, Field(min_length=1, max_length=1024), DbText]
+    answer: Annotated[str, Field(max_length=10_000), DbText]
+    position: Annotated[int, Field(ge=0, le=100)]
+
+
+class BookingBody(Strict):
+    """POST /appointments."""
+
+    event_type_id: Id
+    start_time: Annotated[FutureMoment, about("a time GET .../available-times offered")]
+    invitee: BookingInvitee
+    location: BookingLocation | None = None
+    questions_and_answers: Annotated[list[BookingAnswer], Field(max_length=50)] | None = None
+
+
+class IdempotencyHeaders(BaseModel):
+    """The header a booking requires."""
+
+    key: str = Field(
+        alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[!-~]+$",
+        description="retry-safe key: the same key and body answer the first outcome",
+    )  # fmt: skip
+
+
+class AvailableTimesQuery(BaseModel):
+    """GET /event-types/{id}/available-times."""
+
+    model_config = ConfigDict(extra="forbid")
+    start_time: Annotated[FutureMoment, about("from (with an offset; not in the past)")]
+    end_time: Annotated[Moment, about("until (with an offset; at most 60 days after start)")]
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        """end after start, within MAX_TIMES_RANGE; a start a moment ago means now."""
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        if self.end_time - self.start_time > MAX_TIMES_RANGE:
+            raise ValueError("the range may span at most 60 days")
+        self.start_time = max(self.start_time, datetime.now(UTC) + timedelta(seconds=1))
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be in the future")
+        return self
+
+
+class Prefill(Strict):
+    """The invitee the link is meant for."""
+
+    name: Name
+    email: Email
+
+
+class SchedulingLinkBody(Strict):
+    """POST /event-types/{id}/scheduling-links."""
+
+    prefill: Prefill | None = None

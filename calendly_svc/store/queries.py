@@ -1561,3 +1561,137 @@ async def try_lock_webhook_repair(conn: Conn, integration_id: int) -> bool:
 async def mark_webhook_created(conn: Conn, integration_id: int) -> None:
     """A new subscription replaced the one a check saw: healthy."""
     await conn.execute(_sql("mark_webhook_created"), integration_id)
+
+
+# --- actions on Calendly (migration 0017) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewAction:
+    """An action the main app asks for, before it is sent."""
+
+    integration_id: int
+    kind: str
+    actor_user_id: int
+    appointment_id: int | None
+    event_type_id: int | None
+    idempotency_key: str | None
+    request_hash: bytes | None
+    start_time: datetime | None
+    invitee_email_hash: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An action as stored: how far it got and what Calendly answered."""
+
+    id: int
+    integration_id: int
+    kind: str
+    actor_user_id: int
+    appointment_id: int | None
+    event_type_id: int | None
+    idempotency_key: str | None
+    request_hash: bytes | None
+    start_time: datetime | None
+    invitee_email_hash: bytes | None
+    state: str
+    calendly_response: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionWrite(Action):
+    """An action insert-or-get returned, and whether this call inserted it."""
+
+    inserted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingLink:
+    """A single-use booking link and who asked for it."""
+
+    id: int
+    integration_id: int
+    event_type_id: int | None
+    requested_by: int
+    booking_url: str
+    max_event_count: int
+    prefill: dict[str, Any] | None
+    created_at: datetime
+
+
+async def insert_action(conn: Conn, action: NewAction) -> ActionWrite:
+    """Insert an action, or get the one with the same idempotency key."""
+    row = await _fetch_one(conn, ActionWrite, "insert_action", *_values(action))
+    assert row is not None
+    return row
+
+
+async def get_action(conn: Conn, action_id: int) -> Action | None:
+    """One action by id."""
+    return await _fetch_one(conn, Action, "get_action", action_id)
+
+
+async def claim_action(conn: Conn, action_id: int, stale_seconds: float) -> bool:
+    """Take an action over to send it; False when another request has it in flight."""
+    return await conn.fetchval(_sql("claim_action"), action_id, stale_seconds) is not None
+
+
+async def mark_action_sent(conn: Conn, action_id: int) -> None:
+    """The request is about to leave for Calendly."""
+    await conn.execute(_sql("mark_action_sent"), action_id)
+
+
+async def finish_action(
+    conn: Conn, action_id: int, state: str, response: Any, error: dict[str, Any] | None,
+    appointment_id: int | None = None,
+) -> None:  # fmt: skip
+    """Record an action's outcome."""
+    await conn.execute(_sql("finish_action"), action_id, state, response, error, appointment_id)
+
+
+async def unsettled_bookings(
+    conn: Conn, integration_id: int, event_type_id: int, start_time: datetime,
+    email_hash: bytes, exclude: int,
+) -> list[int]:  # fmt: skip
+    """Earlier bookings of this slot and person whose outcome is unknown or in flight."""
+    rows = await conn.fetch(
+        _sql("unsettled_bookings"), integration_id, event_type_id, start_time, email_hash, exclude
+    )
+    return [row["id"] for row in rows]
+
+
+async def settle_bookings(
+    conn: Conn, integration_id: int, ids: list[int], response: Any, appointment_id: int | None
+) -> None:
+    """Earlier attempts whose booking was found at Calendly succeeded with it."""
+    await conn.execute(_sql("settle_bookings"), integration_id, ids, response, appointment_id)
+
+
+async def last_no_show_uri(conn: Conn, appointment_id: int) -> str | None:
+    """The URI of the no-show mark this service last made on the appointment's invitee."""
+    uri: str | None = await conn.fetchval(_sql("last_no_show_uri"), appointment_id)
+    return uri
+
+
+async def insert_scheduling_link(
+    conn: Conn, integration_id: int, event_type_id: int, requested_by: int, booking_url: str,
+    max_event_count: int, prefill: dict[str, Any] | None,
+) -> SchedulingLink:  # fmt: skip
+    """Store a single-use link."""
+    row = await _fetch_one(
+        conn, SchedulingLink, "insert_scheduling_link", integration_id, event_type_id,
+        requested_by, booking_url, max_event_count, prefill,
+    )  # fmt: skip
+    assert row is not None
+    return row
+
+
+async def purge_actions(conn: Conn, hours: int, limit: int) -> int:
+    """Delete the actions settled `hours` ago among the `limit` oldest."""
+    return await _purge(conn, "purge_actions", hours, limit)

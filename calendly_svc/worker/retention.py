@@ -1,6 +1,7 @@
-"""Retention: finished rows of the webhook log, the sync logs and jobs, and the outbox are deleted
-once their settings' days have passed, a batch per transaction, from every replica's scheduler
-(concurrent batches skip each other's rows). A setting of 0 keeps its rows forever.
+"""Retention: finished rows of the webhook log, the sync logs and jobs, the outbox and the actions
+on Calendly are deleted once their settings' days (hours for actions) have passed, a batch per
+transaction, from every replica's scheduler (concurrent batches skip each other's rows). A setting
+of 0 keeps its rows forever (actions are kept at least 24 hours).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Kept:
     table: str
     purge: Callable[[queries.Conn, int, int], Awaitable[int]]
     days: Callable[[Settings], int]
+    unit: str = "days"
 
 
 # jobs before logs: a log's deletion then finds no job left to unlink
@@ -34,6 +36,7 @@ KEPT = (
     Kept("sync_jobs", queries.purge_sync_jobs, lambda s: s.sync_log_retention_days),
     Kept("sync_logs", queries.purge_sync_logs, lambda s: s.sync_log_retention_days),
     Kept("outbox", queries.purge_outbox, lambda s: s.outbox_retention_days),
+    Kept("actions", queries.purge_actions, lambda s: s.action_retention_hours, "hours"),
 )
 
 
@@ -56,5 +59,6 @@ async def _purge(deps: Deps, kept: Kept) -> int:
             break
     if total:
         deps.metrics.retention_deleted.labels(kept.table).inc(total)
-        log.info("retention_deleted", table=kept.table, rows=total, retention_days=days)
+        kept_for = {f"retention_{kept.unit}": days}
+        log.info("retention_deleted", table=kept.table, rows=total, **kept_for)
     return total

@@ -1,0 +1,2 @@
+DROP TABLE scheduling_links;
+DROP TABLE actions;
