@@ -106,6 +106,26 @@ WHERE o.user_id = $1::bigint
        OR lower(o.payload::text) ~ $4::text)
 RETURNING o.id;
 
+-- name: erase_link_prefills
+-- Single-use links prefilled for the erased person (the email, as in delete_erased_submissions):
+-- the prefill goes, and so does the booking URL's query, which carries it.
+UPDATE scheduling_links
+SET prefill = NULL, booking_url = split_part(booking_url, '?', 1)
+WHERE integration_id = $1::bigint AND lower(coalesce(prefill::text, '')) ~ $2::text
+RETURNING id;
+
+-- name: scrub_erased_actions
+-- Actions about the erased person: their email's keyed hashes ($2, under every key) or a
+-- booked invitee's URI ($3, lower case) kept before an appointment held it. The request's
+-- keyed hash goes too (its key can no longer be replayed: 422 idempotency_key_reused).
+UPDATE actions
+SET invitee_email_hash = NULL, request_hash = NULL,
+    calendly_response = calendly_response - 'uri'
+WHERE integration_id = $1::bigint
+  AND (invitee_email_hash = ANY ($2::bytea[])
+       OR lower(calendly_response ->> 'uri') = ANY ($3::text[]))
+RETURNING id;
+
 -- name: delete_client
 DELETE FROM clients WHERE id = $1::bigint AND user_id = $2::bigint RETURNING id;
 

@@ -12,6 +12,7 @@ import asyncpg
 from calendly_svc.apply import domain
 from calendly_svc.keys import DB_POOL, DEPS
 from calendly_svc.store import queries
+from tests.actions_helpers import booking_body, event_type_id, post_booking
 from tests.conftest import Api, Sandbox
 from tests.helpers import (
     appointments,
@@ -145,7 +146,7 @@ async def test_erasing_a_client_leaves_no_trace_and_nothing_brings_it_back(
         "clients": 1, "appointments": 1, "invitees": 2, "reschedule_waits": 0,
         "events_seen": 2, "routing_form_submissions": 1,
         "webhook_events": len([e for e in log if e["payload_uri"] in uris]),
-        "outbox": outbox, "tombstones": 3,
+        "outbox": outbox, "tombstones": 3, "actions": 0, "scheduling_links": 0,
     }})  # fmt: skip
     assert _traces(after, *ZELIA_TRACES, *uris) == []
     assert _traces(after, BRUNO["email"], BRUNO["name"]) == [BRUNO["email"], BRUNO["name"]]
@@ -320,3 +321,39 @@ async def test_only_the_whole_address_is_erased_and_cancellations_lose_who_and_w
     redelivered = next(e for e in await settled(api) if e["id"] == stored["id"])
     assert (status, redelivered["status"], redelivered["reason"]) == (200, "ignored", "erased")
     assert "ana souza" not in await _dump(api)
+
+
+async def test_erasure_clears_the_actions_and_links_made_for_the_person(api: Api) -> None:
+    await api.connect()
+    type_id = await event_type_id(api)
+    person = {"name": "Zélia Quintana", "email": "Zelia.Quintana@example.org"}
+    booked_status, booked = await post_booking(api, booking_body(type_id, **person), "erase-1")
+    path = f"/event-types/{type_id}/scheduling-links"
+    _, link = await api.call("POST", path, json={"prefill": person})
+    _, other = await api.call("POST", path, json={"prefill": BRUNO})
+    await settled(api)
+    client_id = await _client_id(api, person["email"])
+    assert (booked_status, client_id is not None) == (201, True), booked
+    pool = api.client.server.app[DB_POOL]
+    async with pool.acquire() as conn:
+        hashes_before = await conn.fetchval(
+            "SELECT count(*) FROM actions WHERE invitee_email_hash IS NOT NULL"
+        )
+
+    status, erased = await api.call("DELETE", f"/clients/{client_id}")
+
+    after = await _dump(api)
+    async with pool.acquire() as conn:
+        links = await conn.fetch("SELECT booking_url, prefill FROM scheduling_links ORDER BY id")
+        hashes_after = await conn.fetchval(
+            "SELECT count(*) FROM actions WHERE invitee_email_hash IS NOT NULL"
+        )
+    assert status == 200, erased
+    assert (erased["erased"]["actions"], erased["erased"]["scheduling_links"]) == (1, 1)
+    assert (hashes_before, hashes_after) == (1, 0)
+    assert [(r["booking_url"], r["prefill"]) for r in links] == [
+        (link["booking_url"].split("?")[0], None),
+        (other["booking_url"], BRUNO),
+    ]
+    assert _traces(after, "zelia.quintana@example.org", "zelia%40example", "quintana") == []
+    assert _traces(after, BRUNO["email"]) == [BRUNO["email"]]

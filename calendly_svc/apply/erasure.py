@@ -22,7 +22,8 @@ ERASED_URI = "erased"
 # the kinds of rows DELETE /clients/{id} counts
 ERASED_KINDS = (
     "clients", "appointments", "invitees", "reschedule_waits", "events_seen",
-    "routing_form_submissions", "webhook_events", "outbox", "tombstones",
+    "routing_form_submissions", "webhook_events", "outbox", "tombstones", "actions",
+    "scheduling_links",
 )  # fmt: skip
 
 
@@ -119,4 +120,8 @@ async def _erase_integration(
         "routing_form_submissions": len(submissions),
         "webhook_events": await queries.delete_erased_webhook_events(conn, owners, named, email),
         "tombstones": len(marks),
+        "actions": await queries.scrub_erased_actions(
+            conn, integration.id, tombstones.probes("email:" + client.email_normalized), named
+        ),
+        "scheduling_links": await queries.erase_link_prefills(conn, integration.id, email),
     }

@@ -232,6 +232,8 @@ class ErasedCounts(Closed):
     webhook_events: Count
     outbox: Count
     tombstones: Count
+    actions: Count
+    scheduling_links: Count
 
 
 class ClientErasure(Closed):

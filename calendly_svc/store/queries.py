@@ -1429,6 +1429,18 @@ async def delete_erased_webhook_events(
     )
 
 
+async def erase_link_prefills(conn: Conn, integration_id: int, email_pattern: str) -> int:
+    """Clear the prefill (and the booking URL's query) of links made out to the email."""
+    return await _deleted(conn, "erase_link_prefills", integration_id, email_pattern)
+
+
+async def scrub_erased_actions(
+    conn: Conn, integration_id: int, email_hashes: list[bytes], uris: list[str]
+) -> int:
+    """Clear the keyed hashes and invitee URI that tie actions to the erased person."""
+    return await _deleted(conn, "scrub_erased_actions", integration_id, email_hashes, uris)
+
+
 async def delete_erased_outbox(
     conn: Conn, user_id: int, appointment_ids: list[int], uris: list[str], email_pattern: str
 ) -> int:
