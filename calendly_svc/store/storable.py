@@ -48,14 +48,16 @@ def storable_json(raw: str | bytes, data: Any) -> Any:
     return data if found is None else storable(data)
 
 
-# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact
-_LONG_NUMBER = re.compile(r"\d{19}")
+# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact. A JSON
+# number starts the text or follows `:`, `[` or `,` (a string may match too: it only costs speed)
+_LONG_NUMBER = re.compile(r"(?:^|[:\[,])\s*-?\d{19}")
 
 
 def fast_loads(text: str, slow: Callable[[str], Any] = json.loads) -> Any:
     """What `slow` (the standard library's decoder) reads, computed by orjson when it reads the
-    same: no 19-digit run; whatever orjson refuses (NaN, numbers beyond a float, escaped unpaired
-    surrogates, deep nesting) goes to `slow`, which accepts or refuses it as before."""
+    same: no number of 19 digits or more; whatever orjson refuses (NaN, numbers beyond a float,
+    escaped unpaired surrogates, deep nesting) goes to `slow`, which accepts or refuses it as
+    before."""
     if _LONG_NUMBER.search(text) is None:
         try:
             return orjson.loads(text)
