@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from calendly_svc.store.queries_loader import load_queries
-from calendly_svc.store.storable import fast_loads, storable_json
+from calendly_svc.store.storable import storable_json
 
 # asyncpg ships no type information; a pool's proxy stands in for a Connection.
 Conn: TypeAlias = asyncpg.Connection
@@ -447,7 +447,7 @@ def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
     """A claimed row with its body parsed (the edge stored only bodies that parse) and made
     storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = storable_json(row["body"], fast_loads(row["body"]))
+        body = storable_json(row["body"], json.loads(row["body"]))
     except (ValueError, RecursionError):
         body = {}
     return ClaimedWebhookEvent(

@@ -7,12 +7,8 @@ the booking is never lost over one character.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -46,21 +42,3 @@ def storable_json(raw: str | bytes, data: Any) -> Any:
     """data (parsed from raw) made storable; walked only when raw holds such an escape."""
     found = _ESCAPE.search(raw) if isinstance(raw, str) else _ESCAPE_BYTES.search(raw)
     return data if found is None else storable(data)
-
-
-# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact. A JSON
-# number starts the text or follows `:`, `[` or `,` (a string may match too: it only costs speed)
-_LONG_NUMBER = re.compile(r"(?:^|[:\[,])\s*-?\d{19}")
-
-
-def fast_loads(text: str, slow: Callable[[str], Any] = json.loads) -> Any:
-    """What `slow` (the standard library's decoder) reads, computed by orjson when it reads the
-    same: no number of 19 digits or more; whatever orjson refuses (NaN, numbers beyond a float,
-    escaped unpaired surrogates, deep nesting) goes to `slow`, which accepts or refuses it as
-    before."""
-    if _LONG_NUMBER.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return slow(text)
