@@ -313,3 +313,20 @@ async def test_disconnect_is_seen_at_once_by_this_process(api: Api, control: San
     await api.call("DELETE", "/integration")
     status, body = await post_webhook(api, public_id, delivery)
     assert (status, body["error"]["code"]) == (410, "integration_disconnected")
+
+
+async def test_a_stored_delivery_logs_no_request_line_a_refused_one_does(
+    api: Api, control: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
+    public_id, delivery = await _created_delivery(api, control)
+    capfd.readouterr()
+    stored, _ = await post_webhook(api, public_id, delivery)
+    refused, _ = await post_webhook(api, public_id, delivery, key="not-the-key")
+    read, _ = await api.call("GET", "/status")
+    _, err = capfd.readouterr()
+    lines = [json.loads(line) for line in err.splitlines() if '"http_request"' in line]
+    assert (stored, refused, read) == (200, 401, 200)
+    assert [(line["path"], line["status"]) for line in lines] == [
+        ("/api/v1/calendly/webhook", 401),
+        ("/api/v1/calendly/status", 200),
+    ]
