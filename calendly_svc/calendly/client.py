@@ -338,6 +338,15 @@ class CalendlyClient:
         resource: dict[str, Any] = body["resource"]
         return resource
 
+    async def get_invitee_and_event(
+        self, source: TokenSource, uri: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One invitee by its URI and the scheduled event it names (two reads)."""
+        invitee = await self.get_invitee(source, uri)
+        if not isinstance(event_uri := invitee.get("event"), str):
+            raise CalendlyError(None, "the invitee names no scheduled event")
+        return invitee, await self.get_event(source, event_uri)
+
     def invitees(self, source: TokenSource, event_uri: str) -> AsyncIterator[dict[str, Any]]:
         """Every invitee (active and canceled) of one event."""
         return self.paginate(source, f"{event_uri}/invitees", {})

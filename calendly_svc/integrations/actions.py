@@ -170,9 +170,7 @@ async def read_invitee(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The invitee and its scheduled event as Calendly reports them now."""
     source = deps.tokens.for_integration(integration)
-    invitee = await deps.calendly.get_invitee(source, invitee_uri)
-    event = await deps.calendly.get_event(source, str(invitee.get("event") or ""))
-    return invitee, event
+    return await deps.calendly.get_invitee_and_event(source, invitee_uri)
 
 
 async def converge(
@@ -363,7 +361,8 @@ async def _no_show_uri(deps: Deps, target_: Target, tried: str | None) -> str | 
             stored = await queries.last_no_show_uri(conn, target_.appointment.id)
         if stored:
             return stored
-    invitee, _ = await read_invitee(deps, target_.integration, invitee_uri)
+    source = deps.tokens.for_integration(target_.integration)
+    invitee = await deps.calendly.get_invitee(source, invitee_uri)
     mark = invitee.get("no_show")
     uri = mark.get("uri") if isinstance(mark, dict) else None
     return uri if isinstance(uri, str) and uri != tried else None

@@ -104,10 +104,7 @@ async def _read(deps: Deps, integration: queries.Integration, uri: str) -> _Answ
     """The new invitee and its event as this integration's user may see them."""
     source = deps.tokens.for_integration(integration)
     try:
-        invitee = await deps.calendly.get_invitee(source, uri)
-        if not isinstance(event_uri := invitee.get("event"), str):
-            raise PayloadError("the new invitee names no scheduled event")
-        event = await deps.calendly.get_event(source, event_uri)
+        invitee, event = await deps.calendly.get_invitee_and_event(source, uri)
     except (CalendlyPermissionDenied, CalendlyNotFound):
         return _Answer(None, None)
     return _Answer(invitee, event)
