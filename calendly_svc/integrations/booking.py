@@ -188,7 +188,6 @@ async def _apply(
     deps: Deps, place: Place, action_id: int, invitee: dict[str, Any], earlier: list[int]
 ) -> queries.Appointment:
     """Apply the new booking and record the success (and that of the earlier attempts)."""
-    summary = _summary(invitee)
     try:
         source = deps.tokens.for_integration(place.integration)
         event = await deps.calendly.get_event(source, str(invitee.get("event") or ""))
@@ -203,6 +202,18 @@ async def _apply(
             "booked at Calendly; the appointment follows with the webhook",
             {"action_id": action_id, "state": "succeeded"},
         ) from None
+    action = await _booked(deps, place, action_id, earlier, (invitee, event))
+    return await _answer(deps, place, action)
+
+
+async def _booked(
+    deps: Deps, place: Place, action_id: int, earlier: list[int],
+    booked: tuple[dict[str, Any], dict[str, Any]],
+) -> queries.Action:  # fmt: skip
+    """Apply the booking, record it as this action's success and the earlier attempts'; the
+    action as stored."""
+    invitee, event = booked
+    summary = _summary(invitee)
     result = await apply_and_finish(deps, place.integration, invitee, event, action_id, summary)
     if earlier:
         async with deps.pool.acquire() as conn:
@@ -212,7 +223,7 @@ async def _apply(
     async with deps.pool.acquire() as conn:
         action = await queries.get_action(conn, action_id)
     assert action is not None
-    return await _answer(deps, place, action)
+    return action
 
 
 async def _found(
@@ -220,20 +231,9 @@ async def _found(
     found: tuple[dict[str, Any], dict[str, Any]],
 ) -> queries.Appointment:  # fmt: skip
     """An earlier attempt did book: that booking is this one's result."""
-    invitee, event = found
     log.info("calendly_booking_found", action_id=action_id, earlier=earlier)
-    result = await apply_and_finish(
-        deps, place.integration, invitee, event, action_id, _summary(invitee)
-    )
-    if earlier:
-        async with deps.pool.acquire() as conn:
-            await queries.settle_bookings(
-                conn, place.integration.id, earlier, _summary(invitee), result.appointment_id
-            )
+    action = await _booked(deps, place, action_id, earlier, found)
     count(deps, "book", "found")
-    async with deps.pool.acquire() as conn:
-        action = await queries.get_action(conn, action_id)
-    assert action is not None
     return await _answer(deps, place, action)
 
 
