@@ -92,6 +92,7 @@ async def _serve(
         runner = web.AppRunner(
             create_app(settings),
             handle_signals=False,
+            access_log=None,  # each request is logged (or counted) by request_id_middleware
             shutdown_timeout=settings.worker_shutdown_grace_seconds,
         )
         await runner.setup()

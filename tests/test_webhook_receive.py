@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from calendly_svc.http import responses
 from calendly_svc.ingest.signatures import sign, signature_header
 from tests.conftest import SIGNING_KEY, Api, Sandbox
 from tests.helpers import (
@@ -330,3 +331,15 @@ async def test_a_stored_delivery_logs_no_request_line_a_refused_one_does(
         ("/api/v1/calendly/webhook", 401),
         ("/api/v1/calendly/status", 200),
     ]
+
+
+@pytest.mark.parametrize(("stored_id", "duplicate"), [(1, False), (2**63 - 1, True), (42, True)])
+def test_the_receipt_is_the_models_json(stored_id: int, duplicate: bool) -> None:
+    model = responses.WebhookReceipt(id=stored_id, duplicate=duplicate)
+    expected = responses.reply(model)
+    actual = responses.receipt_reply(stored_id, duplicate)
+    assert (expected.body, expected.content_type, expected.charset) == (
+        actual.body,
+        actual.content_type,
+        actual.charset,
+    )

@@ -66,7 +66,7 @@ class Invitee(Protocol):
     def calendly_created_at(self) -> datetime | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # built per delivery: see queries.RECORDS
 class ApplyContext:
     """What applying needs besides the state: the integration, its mapping, notifications."""
 
@@ -76,7 +76,7 @@ class ApplyContext:
     tombstones: Tombstones
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # built per delivery: see queries.RECORDS
 class ApplyResult:
     """How the inbox row (or sync counter) should record this application."""
 
@@ -151,7 +151,7 @@ def _dict(value: Any) -> dict[str, Any] | None:
 # --- the projection -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # built per delivery: see queries.RECORDS
 class Projection:
     """What an appointment shows, derived from the invitees of its booking."""
 

@@ -66,6 +66,16 @@ def reply(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type="application/json")
 
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def receipt_reply(stored_id: int, duplicate: bool) -> web.Response:
+    """A WebhookReceipt, formatted without building the model: every delivery gets one (a test
+    holds it equal to the model's own JSON)."""
+    body = b'{"id":%d,"duplicate":%b}' % (stored_id, b"true" if duplicate else b"false")
+    return web.Response(body=body, headers=JSON_HEADERS)
+
+
 class ErrorDetail(Closed):
     """What went wrong."""
 

@@ -66,8 +66,7 @@ async def receive(request: web.Request) -> web.Response:
     written = await inbox.store(deps, request.app[INBOX_WRITER], event)
     log.debug("webhook_received", integration_id=integration_id, webhook_event_id=written.id,
               calendly_event=envelope["event"], duplicate=not written.inserted)  # fmt: skip
-    receipt = responses.WebhookReceipt(id=written.id, duplicate=not written.inserted)
-    return responses.reply(receipt)
+    return responses.receipt_reply(written.id, not written.inserted)
 
 
 @routes.get(f"{PREFIX}/webhook-events")

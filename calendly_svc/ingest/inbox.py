@@ -81,7 +81,7 @@ async def _load_receiver(deps: Deps, public_id: UUID) -> Receiver:
 def _public_id(deps: Deps, raw: str | None) -> UUID:
     """The integration named in the callback URL."""
     try:
-        return UUID(raw or "")
+        return deps.receivers.public_id(raw or "")
     except ValueError:
         raise _unknown(deps) from None
 
@@ -171,6 +171,18 @@ def dedup_key(envelope: dict[str, Any]) -> str:
     return f"{envelope['event']}|{payload.get('uri')}|{version}"
 
 
+def _kept_headers(headers: Mapping[str, str]) -> str:
+    """The kept headers as a JSON object, each value made storable."""
+    kept = {}
+    for name in KEPT_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            # ASCII without NUL is storable as it is (the common case: no regex run)
+            ok = value.isascii() and "\x00" not in value
+            kept[name] = value if ok else storable_text(value)
+    return orjson.dumps(kept).decode()
+
+
 def new_event(
     integration_id: int, envelope: dict[str, Any], body: bytes, headers: Mapping[str, str]
 ) -> queries.NewWebhookEvent:
@@ -187,9 +199,7 @@ def new_event(
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
         calendly_created_at=created,
-        headers=orjson.dumps(
-            {name: storable_text(headers[name]) for name in KEPT_HEADERS if name in headers}
-        ).decode(),
+        headers=_kept_headers(headers),
         body=body.decode("utf-8"),
     )
 

@@ -28,6 +28,17 @@ class ReceiverCache:
         self._ttl = ttl_seconds
         self._capacity = capacity
         self._items: dict[UUID, tuple[float, Receiver]] = {}
+        self._ids: dict[str, UUID] = {}
+
+    def public_id(self, raw: str) -> UUID:
+        """The UUID a callback URL's text names (ValueError if none), parsed once per text."""
+        found = self._ids.get(raw)
+        if found is None:
+            found = UUID(raw)
+            if len(self._ids) >= self._capacity:
+                self._ids.clear()
+            self._ids[raw] = found
+        return found
 
     def get(self, public_id: UUID) -> Receiver | None:
         """A fresh cached receiver, or None."""

@@ -227,7 +227,7 @@ async def process_webhook_event(deps: Deps, worker: str, row: queries.ClaimedWeb
 # --- groups ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # built per delivery: see queries.RECORDS
 class _Prepared:
     """A delivery ready to apply: its row, the invitee state and the mapping."""
 
