@@ -1,13 +1,15 @@
-"""The edge parses with orjson where it can: it accepts and refuses what the standard decoder does,
-and reads the same envelope."""
+"""The edge and the worker parse with orjson where they can: each accepts and refuses what its
+standard decoder does, and reads the same values."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from calendly_svc.ingest import inbox
+from calendly_svc.store import storable
 
 TRICKY = [
     '{"event": "invitee.created", "payload": {"name": "Zoë Ünal-Øster 山田"}}',
@@ -54,3 +56,16 @@ def test_an_integer_beyond_64_bits_is_accepted_as_before(text: str) -> None:
         "ok",
         "ok",
     )
+
+
+@pytest.mark.parametrize("text", [*TRICKY, *BIG], ids=range(len(TRICKY) + len(BIG)))
+def test_the_worker_reads_what_json_loads_reads(text: str) -> None:
+    assert _outcome(storable.loads, text) == _outcome(json.loads, text)
+
+
+@pytest.mark.parametrize(
+    "number", ["18446744073709551615", "18446744073709551616", "-9223372036854775808", "1" * 40]
+)
+def test_the_worker_keeps_every_integer_exact(number: str) -> None:
+    value = storable.loads('{"payload": {"answer": "+1 555 0100", "n": ' + number + "}}")
+    assert (value["payload"]["n"], type(value["payload"]["n"])) == (int(number), int)

@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from calendly_svc.store.queries_loader import load_queries
-from calendly_svc.store.storable import storable_json
+from calendly_svc.store.storable import loads, storable_json
 
 # asyncpg ships no type information; a pool's proxy stands in for a Connection.
 Conn: TypeAlias = asyncpg.Connection
@@ -453,7 +453,7 @@ def _claimed(row: asyncpg.Record) -> ClaimedWebhookEvent:
     """A claimed row with its body parsed (the edge stored only bodies that parse) and made
     storable (NUL and unpaired surrogates become U+FFFD)."""
     try:
-        body = storable_json(row["body"], json.loads(row["body"]))
+        body = storable_json(row["body"], loads(row["body"]))
     except (ValueError, RecursionError):
         body = {}
     return ClaimedWebhookEvent(

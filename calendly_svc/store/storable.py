@@ -7,8 +7,11 @@ the booking is never lost over one character.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+
+import orjson
 
 REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -42,3 +45,20 @@ def storable_json(raw: str | bytes, data: Any) -> Any:
     """data (parsed from raw) made storable; walked only when raw holds such an escape."""
     found = _ESCAPE.search(raw) if isinstance(raw, str) else _ESCAPE_BYTES.search(raw)
     return data if found is None else storable(data)
+
+
+# orjson reads an integer beyond 64 bits as a float; 19 digits in a row (in a string or not) are
+# left to json, which keeps every integer exact
+_LONG_DIGITS = re.compile("[0-9]{19}")
+
+
+def loads(text: str) -> Any:
+    """json.loads's value, by orjson where that is the same (about 3x faster): a text with 19
+    digits in a row, or one orjson refuses (NaN, Infinity, an escaped unpaired surrogate, deep
+    nesting), is read by json."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
