@@ -2,7 +2,8 @@
 
 The service runs as in `make bench` (an edge process and a worker process, production settings),
 the load generator sends signed deliveries at 50 connections for `--seconds`, and py-spy samples
-both processes meanwhile. The SVGs go to `--out` (default `docs/profiles/`).
+both processes meanwhile; Postgres logs each statement's CPU (`log_statement_stats`), tabled per
+delivery. The SVGs and the table go to `--out` (default `docs/profiles/`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.ingest_bench import WORKER, loadgen
+from tests.bench.pgstats import statement_stats, table
 from tests.bench.stack import Client, stack
 
 SUFFIX = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}
@@ -43,13 +45,16 @@ async def run(seconds: int, out: Path, label: str, fmt: str) -> dict[str, object
         event_type = types["items"][0]["calendly_event_type_uri"]
         url = f"{service.url}/api/v1/calendly/webhook?integration={integration['public_id']}"
         await loadgen([url], event_type, seconds=3)
-        spies = [
-            await _record(service.pid, seconds, out / f"edge-{label}.{SUFFIX[fmt]}", fmt),
-            await _record(worker.pid, seconds, out / f"worker-{label}.{SUFFIX[fmt]}", fmt),
-        ]
-        summary = await loadgen([url], event_type, seconds=seconds + 1)
-        for spy in spies:
-            await spy.wait()
+        async with statement_stats(bench.dsn):
+            spies = [
+                await _record(service.pid, seconds, out / f"edge-{label}.{SUFFIX[fmt]}", fmt),
+                await _record(worker.pid, seconds, out / f"worker-{label}.{SUFFIX[fmt]}", fmt),
+            ]
+            summary = await loadgen([url], event_type, seconds=seconds + 1)
+            for spy in spies:
+                await spy.wait()
+        stats = table(bench.directory / "pg" / "log", summary["ok"])
+        (out / f"postgres-{label}.md").write_text(stats)
     return summary
 
 
@@ -64,7 +69,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     summary = asyncio.run(run(args.seconds, args.out, args.label, args.format))
     names = f"{{edge,worker}}-{args.label}.{SUFFIX[args.format]}"
-    print(f"load: {summary}; flame graphs in {args.out}/{names}")
+    tables = f"postgres-{args.label}.md"
+    print(f"load: {summary}; flame graphs in {args.out}/{names}, Postgres in {tables}")
     return 0
 
 
