@@ -50,6 +50,7 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m tests.bench.soak --seconds 120
 
-# py-spy flame graphs of the edge and the worker under the ingest benchmark's load (docs/profiles/)
+# py-spy flame graphs of the edge and the worker, and Postgres CPU per statement, under the ingest
+# benchmark's load (docs/profiles/)
 profile: $(STAMP)
 	$(BIN)/python -m tests.bench.profile --seconds 20 --out docs/profiles --label $(or $(LABEL),after)
