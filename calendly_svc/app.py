@@ -57,7 +57,7 @@ async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     """Batched inserts of webhook deliveries, and coalesced NOTIFYs for them."""
     waker = Waker(app[DB_POOL], channels.INBOX, app[SETTINGS].webhook_wake_interval_seconds)
-    writer = app[INBOX_WRITER] = InboxWriter(app[DB_POOL], waker)
+    writer = app[INBOX_WRITER] = InboxWriter(app[DB_POOL], waker, app[SETTINGS].inbox_flushers)
     waker.start()
     writer.start()
     yield

@@ -41,6 +41,7 @@ class Metrics:
     _http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = field(
         default_factory=dict, repr=False
     )
+    _stored_children: dict[tuple[str, bool], Counter] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         labels = ("method", "route", "status")
@@ -151,6 +152,14 @@ class Metrics:
             self._http_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def webhook_stored(self, event: str, inserted: bool) -> None:
+        """Count a delivery stored (or a redelivery of a stored one) by its event."""
+        child = self._stored_children.get((event, inserted))
+        if child is None:  # verified deliveries only, so the events are Calendly's few
+            counter = self.webhooks_received if inserted else self.webhooks_duplicate
+            child = self._stored_children[(event, inserted)] = counter.labels(event)
+        child.inc()
 
     def calendly_call(self, url: str, status: int | str) -> None:
         """Count one Calendly API call."""

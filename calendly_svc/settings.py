@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     reschedule_half_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
     erasure_tombstone_keys: CommaList = Field(default_factory=list)
     body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    inbox_flushers: int = Field(default=1, ge=1, le=8)
     probe_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     webhook_health_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
     action_retention_hours: int = Field(default=48, ge=24)

@@ -33,6 +33,17 @@ TRICKY = [
     "",
 ]
 BIG = ['{"a": 123456789012345678901234567890}', '{"a": -9223372036854775809}']
+# where an integer beyond 64 bits can stand, and digit runs that are not numbers
+LONG = [
+    "123456789012345678901234567890",
+    " -123456789012345678901234567890",
+    "[1,-123456789012345678901234567890]",
+    "[1, \n\t123456789012345678901234567890]",
+    '{"a":123456789012345678901234567890}',
+    '{"uri": "https://api.calendly.com/scheduled_events/r1000000000000000000000001"}',
+    '{"a": "x: 123456789012345678901234567890", "b": 1.2345678901234567890123}',
+    '{"a": 12345678901234567890123e-3, "b": 9223372036854775807}',
+]
 
 
 def _outcome(parse: Any, text: str) -> tuple[str, str]:
@@ -58,7 +69,7 @@ def test_an_integer_beyond_64_bits_is_accepted_as_before(text: str) -> None:
     )
 
 
-@pytest.mark.parametrize("text", [*TRICKY, *BIG], ids=range(len(TRICKY) + len(BIG)))
+@pytest.mark.parametrize("text", [*TRICKY, *BIG, *LONG], ids=range(len(TRICKY + BIG + LONG)))
 def test_the_worker_reads_what_json_loads_reads(text: str) -> None:
     assert _outcome(storable.loads, text) == _outcome(json.loads, text)
 

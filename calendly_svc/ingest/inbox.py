@@ -215,8 +215,5 @@ async def store(
         raise rejected(deps, error) from None
     except STORE_ERRORS as exc:
         raise _unavailable(deps, exc) from None
-    counter = (
-        deps.metrics.webhooks_received if written.inserted else deps.metrics.webhooks_duplicate
-    )
-    counter.labels(event.event).inc()
+    deps.metrics.webhook_stored(event.event, written.inserted)
     return written

@@ -47,16 +47,38 @@ def storable_json(raw: str | bytes, data: Any) -> Any:
     return data if found is None else storable(data)
 
 
-# orjson reads an integer beyond 64 bits as a float; 19 digits in a row (in a string or not) are
-# left to json, which keeps every integer exact
-_LONG_DIGITS = re.compile("[0-9]{19}")
+# orjson reads an integer beyond 64 bits as a float: a number token of 19 digits or more is left
+# to json, which keeps every integer exact. Digit runs are found on a copy with every digit
+# made "0" (a bytes scan; a regular expression over a 1 kB body took 20 µs).
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_RUN = b"0" * 19
+_SPACE_OR_MINUS = frozenset(b" \t\n\r-")
+_BEFORE_NUMBER = frozenset(b":,[")
+
+
+def _long_integer(text: str) -> bool:
+    """Whether a run of 19 digits starts a JSON number (after `:`, `,`, `[` or the start, and
+    spaces or a minus); a run that only looks like one inside a string counts too."""
+    data = text.encode("utf-8", "surrogatepass").translate(_ZEROS)
+    at = data.find(_RUN)
+    while at != -1:
+        before = at - 1
+        while before >= 0 and data[before] in _SPACE_OR_MINUS:
+            before -= 1
+        if before < 0 or data[before] in _BEFORE_NUMBER:
+            return True
+        end = at + len(_RUN)
+        while end < len(data) and data[end] == 48:  # the rest of this run of digits
+            end += 1
+        at = data.find(_RUN, end)
+    return False
 
 
 def loads(text: str) -> Any:
-    """json.loads's value, by orjson where that is the same (about 3x faster): a text with 19
-    digits in a row, or one orjson refuses (NaN, Infinity, an escaped unpaired surrogate, deep
-    nesting), is read by json."""
-    if _LONG_DIGITS.search(text) is None:
+    """json.loads's value, by orjson where that is the same (about 3x faster): a text with an
+    integer of 19 digits or more, or one orjson refuses (NaN, Infinity, an escaped unpaired
+    surrogate, deep nesting), is read by json."""
+    if not _long_integer(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
