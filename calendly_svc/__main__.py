@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -96,6 +97,10 @@ async def _serve(
             shutdown_timeout=settings.worker_shutdown_grace_seconds,
         )
         await runner.setup()
+        # what start-up built (modules, the app, its schemas) leaves the collector's generations,
+        # so its cyclic GC scans only what requests and jobs allocate (~2 % of the edge's CPU)
+        gc.collect()
+        gc.freeze()
         stack.push_async_callback(runner.cleanup)
         if listen:
             site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
