@@ -27,7 +27,7 @@ class WriterStopped(ConnectionError):
     """The writer shut down before the delivery's batch was written."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per delivery: not frozen, see queries.RECORDS
 class _Pending:
     """A delivery waiting for its batch."""
 
