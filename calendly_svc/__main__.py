@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="N processes sharing the port (SO_REUSEPORT), e.g. one per core; default 1",
     )  # fmt: skip
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--supervisor", type=int, default=None, help=argparse.SUPPRESS)
     sub.add_parser("migrate", help="apply pending database migrations and exit")
     sub.add_parser(
         "rotate-keys",
@@ -80,9 +81,34 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
+SUPERVISOR_CHECK_SECONDS = 1.0
+
+
+async def _supervisor_gone(supervisor: int) -> None:
+    """Return once the `serve --workers` process that started this one is gone (this one is then
+    re-parented): a child stops with its supervisor, even one that was SIGKILLed."""
+    # nothing portable signals a parent's exit: poll for the re-parenting
+    while os.getppid() == supervisor:  # noqa: ASYNC110
+        await asyncio.sleep(SUPERVISOR_CHECK_SECONDS)
+
+
+async def _until_stopped(supervisor: int | None) -> None:
+    """Block until SIGINT or SIGTERM, or until the supervisor (if any) is gone."""
+    waits = [asyncio.ensure_future(_wait_for_signal())]
+    if supervisor is not None:
+        waits.append(asyncio.ensure_future(_supervisor_gone(supervisor)))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
 async def _serve(
-    settings: Settings, plan: DevPlan, migrate: bool, listen: bool = True, reuse_port: bool = False
-) -> None:
+    settings: Settings, plan: DevPlan, migrate: bool, listen: bool = True, reuse_port: bool = False,
+    supervisor: int | None = None,
+) -> None:  # fmt: skip
     """Run until a signal arrives; without `listen` only the app's lifecycle runs (the pool,
     the HTTP client and the worker), for worker-only replicas."""
     if migrate:
@@ -108,7 +134,7 @@ async def _serve(
             log.info("service_started", url=f"http://{settings.host}:{settings.port}")
         else:
             log.info("worker_only_started")
-        await _wait_for_signal()
+        await _until_stopped(supervisor)
         log.info("service_stopping")
 
 
@@ -161,6 +187,7 @@ async def _serve_processes(settings: Settings, workers: int, migrate: bool) -> i
     if migrate:
         await apply_migrations(settings.database_url)
     argv = [sys.executable, "-m", "calendly_svc", "serve", "--no-migrate", "--reuse-port"]
+    argv += ["--supervisor", str(os.getpid())]
     children = [await asyncio.create_subprocess_exec(*argv) for _ in range(workers)]
     log.info("service_processes_started", workers=workers, pids=[c.pid for c in children])
     signalled = asyncio.ensure_future(_wait_for_signal())
@@ -224,7 +251,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.workers > 1:
         raise SystemExit(asyncio.run(_serve_processes(settings, args.workers, not args.no_migrate)))
-    asyncio.run(_serve(settings, plan, migrate=not args.no_migrate, reuse_port=args.reuse_port))
+    serving = _serve(
+        settings, plan, migrate=not args.no_migrate, reuse_port=args.reuse_port,
+        supervisor=args.supervisor,
+    )  # fmt: skip
+    asyncio.run(serving)
 
 
 if __name__ == "__main__":

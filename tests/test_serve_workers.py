@@ -1,4 +1,5 @@
-"""`serve --workers N`: N processes share one port; SIGTERM stops them all; bad uses exit 2."""
+"""`serve --workers N`: N processes share one port; SIGTERM stops them all, and a killed
+supervisor stops them too; bad uses exit 2."""
 
 from __future__ import annotations
 
@@ -116,3 +117,28 @@ async def test_workers_refused_in_dev_mode(tmp_path: Path) -> None:
         code,
         err.strip().splitlines()[-1],
     ) == (2, "configuration error: --workers needs a configured deployment, not dev mode")
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(
+    database_url: str, sandbox: Any
+) -> None:
+    port = free_port()
+    proc = await _start(database_url, sandbox.url, port, "--workers", "2")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _ready(session, f"http://127.0.0.1:{port}")
+        for _ in range(40):
+            if len(children := _children(proc.pid)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        proc.kill()  # SIGKILL: the supervisor cannot stop its children itself
+        await proc.wait()
+        for _ in range(100):
+            if all(_gone(child) for child in children):
+                break
+            await asyncio.sleep(0.1)
+        assert [_gone(child) for child in children] == [True, True]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
