@@ -4,9 +4,11 @@ supervisor stops them too; bad uses exit 2."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import aiohttp
 
 from tests.conftest import free_port
 from tests.test_shutdown import _ready, _start
+
+Running = tuple[asyncio.subprocess.Process, list[int]]  # the supervisor, its children's pids
 
 
 def _children(pid: int) -> list[int]:
@@ -63,9 +67,11 @@ async def test_workers_share_the_port_and_stop_together(database_url: str, sandb
             await proc.wait()
 
 
-async def test_a_worker_that_dies_stops_the_rest(database_url: str, sandbox: Any) -> None:
+@contextlib.asynccontextmanager
+async def _two_workers(database_url: str, sandbox_url: str) -> AsyncIterator[Running]:
+    """`serve --workers 2`, ready, with its two children's pids; killed after the block."""
     port = free_port()
-    proc = await _start(database_url, sandbox.url, port, "--workers", "2")
+    proc = await _start(database_url, sandbox_url, port, "--workers", "2")
     try:
         async with aiohttp.ClientSession() as session:
             await _ready(session, f"http://127.0.0.1:{port}")
@@ -73,13 +79,18 @@ async def test_a_worker_that_dies_stops_the_rest(database_url: str, sandbox: Any
             if len(children := _children(proc.pid)) == 2:
                 break
             await asyncio.sleep(0.1)
-        os.kill(children[0], signal.SIGKILL)
-        assert await asyncio.wait_for(proc.wait(), 30) == 128 + signal.SIGKILL
-        assert _gone(children[1])
+        yield proc, children
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_worker_that_dies_stops_the_rest(database_url: str, sandbox: Any) -> None:
+    async with _two_workers(database_url, sandbox.url) as (proc, children):
+        os.kill(children[0], signal.SIGKILL)
+        assert await asyncio.wait_for(proc.wait(), 30) == 128 + signal.SIGKILL
+        assert _gone(children[1])
 
 
 def _gone(pid: int) -> bool:
@@ -122,15 +133,7 @@ async def test_workers_refused_in_dev_mode(tmp_path: Path) -> None:
 async def test_workers_stop_when_their_supervisor_is_killed(
     database_url: str, sandbox: Any
 ) -> None:
-    port = free_port()
-    proc = await _start(database_url, sandbox.url, port, "--workers", "2")
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _ready(session, f"http://127.0.0.1:{port}")
-        for _ in range(40):
-            if len(children := _children(proc.pid)) == 2:
-                break
-            await asyncio.sleep(0.1)
+    async with _two_workers(database_url, sandbox.url) as (proc, children):
         proc.kill()  # SIGKILL: the supervisor cannot stop its children itself
         await proc.wait()
         for _ in range(100):
@@ -138,7 +141,3 @@ async def test_workers_stop_when_their_supervisor_is_killed(
                 break
             await asyncio.sleep(0.1)
         assert [_gone(child) for child in children] == [True, True]
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
