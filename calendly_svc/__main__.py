@@ -20,6 +20,7 @@ from calendly_svc.devenv import DevPlan, dev_mode, prepare_dev_environment
 from calendly_svc.logging import configure_logging
 from calendly_svc.settings import ConfigError, DatabaseSettings, KeySettings, Settings, load
 from calendly_svc.store.db import apply_migrations
+from calendly_svc.worker.engine import first_completed
 
 log = structlog.get_logger("calendly_svc")
 # each command reads only the settings it uses: migrate the database, rotate-keys the keys too
@@ -94,15 +95,10 @@ async def _supervisor_gone(supervisor: int) -> None:
 
 async def _until_stopped(supervisor: int | None) -> None:
     """Block until SIGINT or SIGTERM, or until the supervisor (if any) is gone."""
-    waits = [asyncio.ensure_future(_wait_for_signal())]
+    waits = [_wait_for_signal()]
     if supervisor is not None:
-        waits.append(asyncio.ensure_future(_supervisor_gone(supervisor)))
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+        waits.append(_supervisor_gone(supervisor))
+    await first_completed(*waits)
 
 
 async def _serve(

@@ -259,7 +259,7 @@ class Worker:
             except DB_ERRORS as exc:
                 self._health.failed("schedule", exc)
             delay = self.settings.sync_schedule_check_seconds * jittered(0.8, 1.2)
-            await _first(asyncio.sleep(delay), self.stopping.wait())
+            await first_completed(asyncio.sleep(delay), self.stopping.wait())
 
     async def _listen(self) -> None:
         """A dedicated LISTEN connection, re-established after it is lost."""
@@ -272,10 +272,10 @@ class Worker:
                 for channel in self._wake:
                     await conn.add_listener(channel, self._on_notify)
                 self._health.ok("listen")
-                await _first(lost.wait(), self.stopping.wait())
+                await first_completed(lost.wait(), self.stopping.wait())
             except DB_ERRORS as exc:
                 self._health.failed("listen", exc)
-                await _first(asyncio.sleep(jittered(1, 3)), self.stopping.wait())
+                await first_completed(asyncio.sleep(jittered(1, 3)), self.stopping.wait())
             finally:
                 if conn is not None:
                     await _close_quietly(conn)
@@ -297,7 +297,7 @@ def _setter(event: asyncio.Event) -> Callable[[Any], None]:
     return lambda *_: event.set()
 
 
-async def _first(*aws: Awaitable[Any]) -> None:
+async def first_completed(*aws: Awaitable[Any]) -> None:
     """Wait until the first of several awaitables completes; cancel the rest."""
     tasks = [asyncio.ensure_future(aw) for aw in aws]
     try:
