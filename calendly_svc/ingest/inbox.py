@@ -171,18 +171,6 @@ def dedup_key(envelope: dict[str, Any]) -> str:
     return f"{envelope['event']}|{payload.get('uri')}|{version}"
 
 
-def _kept_headers(headers: Mapping[str, str]) -> str:
-    """The kept headers as a JSON object, each value made storable."""
-    kept = {}
-    for name in KEPT_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            # ASCII without NUL is storable as it is (the common case: no regex run)
-            ok = value.isascii() and "\x00" not in value
-            kept[name] = value if ok else storable_text(value)
-    return orjson.dumps(kept).decode()
-
-
 def new_event(
     integration_id: int, envelope: dict[str, Any], body: bytes, headers: Mapping[str, str]
 ) -> queries.NewWebhookEvent:
@@ -199,7 +187,9 @@ def new_event(
         dedup_key=dedup_key(envelope),
         payload_uri=uri if isinstance(uri, str) else None,
         calendly_created_at=created,
-        headers=_kept_headers(headers),
+        headers=orjson.dumps(
+            {name: storable_text(headers[name]) for name in KEPT_HEADERS if name in headers}
+        ).decode(),
         body=body.decode("utf-8"),
     )
 

@@ -22,12 +22,17 @@ _ESCAPE_BYTES = re.compile(_ESCAPE.pattern.encode())
 
 def storable_text(text: str) -> str:
     """The text with NUL and unpaired surrogates replaced by U+FFFD."""
-    return _UNSTORABLE.sub(REPLACEMENT, text)
+    return text if _plain(text) else _UNSTORABLE.sub(REPLACEMENT, text)
 
 
 def has_unstorable(text: str) -> bool:
     """Whether Postgres would refuse this text."""
-    return _UNSTORABLE.search(text) is not None
+    return not _plain(text) and _UNSTORABLE.search(text) is not None
+
+
+def _plain(text: str) -> bool:
+    """ASCII without NUL, storable as it is (the common case; a C scan, no regex run)."""
+    return text.isascii() and "\x00" not in text
 
 
 def storable(value: Any) -> Any:
