@@ -62,9 +62,18 @@ async def test_workers_share_the_port_and_stop_together(database_url: str, sandb
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         assert [_gone(child) for child in children] == [True, True]
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _kill(proc)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL a supervisor left running by a failed test, and its children first: they hold
+    its stderr pipe, and `wait()` returns only once every holder has closed it."""
+    if proc.returncode is None:
+        with contextlib.suppress(OSError):
+            for child in _children(proc.pid):
+                os.kill(child, signal.SIGKILL)
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), 30)
 
 
 @contextlib.asynccontextmanager
@@ -81,9 +90,7 @@ async def _two_workers(database_url: str, sandbox_url: str) -> AsyncIterator[Run
             await asyncio.sleep(0.1)
         yield proc, children
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _kill(proc)
 
 
 async def test_a_worker_that_dies_stops_the_rest(database_url: str, sandbox: Any) -> None:
@@ -135,7 +142,7 @@ async def test_workers_stop_when_their_supervisor_is_killed(
 ) -> None:
     async with _two_workers(database_url, sandbox.url) as (proc, children):
         proc.kill()  # SIGKILL: the supervisor cannot stop its children itself
-        await proc.wait()
+        await asyncio.wait_for(proc.wait(), 30)  # returns once the children closed its stderr
         for _ in range(100):
             if all(_gone(child) for child in children):
                 break
