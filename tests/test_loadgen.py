@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -81,6 +82,13 @@ async def test_closed_loop_deliveries_are_signed_distinct_and_all_acknowledged()
         first["event"],
         first["payload"]["scheduled_event"]["event_type"],
     ) == ("invitee.created", EVENT_TYPE)
+    shaped = re.compile(
+        r"https://api\.calendly\.com/scheduled_events/[A-Z2-7]{16}/invitees/[A-Z2-7]{16}"
+    )
+    assert [uri for uri in received if not shaped.fullmatch(uri)] == []
+    assert [body["payload"]["event"] for body in receiver.bodies] == [
+        uri.split("/invitees/")[0] for uri in received
+    ]
 
 
 async def test_errors_and_closed_connections_are_counted_and_the_run_goes_on() -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 import uuid
@@ -61,11 +63,17 @@ def envelope(event_type: str, host: str) -> str:
     return re.sub(r"<<(\w+)>>", r"%(\1)s", text)
 
 
+def calendly_id() -> str:
+    """A random id shaped like Calendly's (16 characters of A-Z and 2-7, as in
+    `GBGBDCAADAEDCRZ2`): 80 random bits, so ids do not repeat and index inserts land anywhere."""
+    return base64.b32encode(os.urandom(10)).decode()
+
+
 def delivery(template: str, host: str, n: int, run: str) -> tuple[str, bytes]:
     """A distinct delivery: (invitee URI, JSON body). Each run's invitees are new people: ids
-    and the email are unique per run as well as per delivery."""
-    event_uri = f"{host}/scheduled_events/{run}{n:024x}"
-    invitee_id, start = f"{n:024x}{run}", 1_900_000_000 + n * 900
+    are random, and the email is unique per run as well as per delivery."""
+    event_uri = f"{host}/scheduled_events/{calendly_id()}"
+    invitee_id, start = calendly_id(), 1_900_000_000 + n * 900
     body = template % {
         "event": event_uri, "invitee_id": invitee_id, "n": n, "run": run,
         "now": stamp(time.time()), "start": stamp(start), "end": stamp(start + 1800),
