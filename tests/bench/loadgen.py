@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import time
 import uuid
 from itertools import count
 from pathlib import Path
+from random import getrandbits
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -63,17 +62,23 @@ def envelope(event_type: str, host: str) -> str:
     return re.sub(r"<<(\w+)>>", r"%(\1)s", text)
 
 
-def calendly_id() -> str:
-    """A random id shaped like Calendly's (16 characters of A-Z and 2-7, as in
-    `GBGBDCAADAEDCRZ2`): 80 random bits, so ids do not repeat and index inserts land anywhere."""
-    return base64.b32encode(os.urandom(10)).decode()
+# hex digits to letters: a random id then reads like Calendly's (`GBGBDCAADAEDCRZ2`)
+LETTERS = str.maketrans("0123456789abcdef", "ABCDEFGHIJKLMNOP")
+
+
+def calendly_ids() -> tuple[str, str]:
+    """Two random ids shaped like Calendly's, 16 capital letters each (64 random bits: they do
+    not repeat in a run, and index inserts land anywhere). About 2 µs for both: no system call
+    or base32 encoding, since the generator runs on the cores it measures."""
+    text = f"{getrandbits(128):032x}".translate(LETTERS)
+    return text[:16], text[16:]
 
 
 def delivery(template: str, host: str, n: int, run: str) -> tuple[str, bytes]:
     """A distinct delivery: (invitee URI, JSON body). Each run's invitees are new people: ids
     are random, and the email is unique per run as well as per delivery."""
-    event_uri = f"{host}/scheduled_events/{calendly_id()}"
-    invitee_id, start = calendly_id(), 1_900_000_000 + n * 900
+    event_id, invitee_id = calendly_ids()
+    event_uri, start = f"{host}/scheduled_events/{event_id}", 1_900_000_000 + n * 900
     body = template % {
         "event": event_uri, "invitee_id": invitee_id, "n": n, "run": run,
         "now": stamp(time.time()), "start": stamp(start), "end": stamp(start + 1800),
