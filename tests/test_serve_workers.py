@@ -21,9 +21,12 @@ Running = tuple[asyncio.subprocess.Process, list[int]]  # the supervisor, its ch
 
 
 def _children(pid: int) -> list[int]:
-    """The pids of a process's children."""
+    """The pids of a process's children (none once it is gone)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()]
+    try:
+        return [int(child) for child in path.read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def _listening(pid: int) -> bool:
@@ -69,8 +72,8 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     """SIGKILL a supervisor left running by a failed test, and its children first: they hold
     its stderr pipe, and `wait()` returns only once every holder has closed it."""
     if proc.returncode is None:
-        with contextlib.suppress(OSError):
-            for child in _children(proc.pid):
+        for child in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
                 os.kill(child, signal.SIGKILL)
         proc.kill()
         await asyncio.wait_for(proc.wait(), 30)
